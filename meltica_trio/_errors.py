@@ -1,0 +1,164 @@
+"""The exception tree of meltica-trio.
+
+Every error the library raises on purpose derives from :class:`MelticaError`, and
+where an error keeps the contract of a standard exception it derives from that too,
+so ``except ValueError`` keeps working for callers who do not know this library::
+
+    MelticaError
+    ├── DecodeError(MelticaError, ValueError)       bytes that are not a valid event
+    └── LifecycleError(MelticaError, RuntimeError)  misuse of a pooled object
+        ├── PoolExhausted                           no object within the deadline
+        ├── UseAfterRecycleError                    touched after going back (debug)
+        ├── DoublePutError                          recycled twice, or by a stale holder
+        └── ForeignObjectError(..., TypeError)      not from any pool of this recycler
+
+Errors carry what went wrong as attributes (``err.pool``, ``err.acquired_at``,
+``err.reason``...) so that handlers and logs need not parse messages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "DecodeError",
+    "DoublePutError",
+    "ForeignObjectError",
+    "LifecycleError",
+    "MelticaError",
+    "PoolExhausted",
+    "UseAfterRecycleError",
+]
+
+
+class MelticaError(Exception):
+    """Root of every error meltica-trio raises on purpose."""
+
+
+class DecodeError(MelticaError, ValueError):
+    """Input could not be decoded into a canonical event.
+
+    Attributes:
+        reason: what was wrong, in words.
+        path: where in the document it was wrong (``"payload.bids[3]"``), or ``""``.
+    """
+
+    def __init__(self, reason: str, path: str = "") -> None:
+        self.reason = reason
+        self.path = path
+        super().__init__(f"{path}: {reason}" if path else reason)
+
+
+class LifecycleError(MelticaError, RuntimeError):
+    """A pooled object was used against the lease rules (see ``docs/explanation``)."""
+
+
+class PoolExhausted(LifecycleError):
+    """A pool had no free object before the acquire deadline and its policy is to raise.
+
+    Attributes:
+        pool: the pool's name.
+        capacity: how many objects the pool may lend at once.
+        waited: seconds spent waiting on the trio clock before giving up.
+    """
+
+    def __init__(self, pool: str, capacity: int, waited: float) -> None:
+        self.pool = pool
+        self.capacity = capacity
+        self.waited = waited
+        super().__init__(
+            f"pool {pool!r} lent all {capacity} objects and none came back within {waited:g}s"
+        )
+
+
+def _sites(label: str, sites: Sequence[str]) -> str:
+    return f"{label} at {' <- '.join(sites) if sites else '(site not recorded)'}"
+
+
+class _LeaseMisuse(LifecycleError):
+    """Shared shape of the errors that point at a lease's history."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        pool: str,
+        generation: int,
+        acquired_at: Sequence[str],
+        recycled_at: Sequence[str],
+    ) -> None:
+        self.pool = pool
+        self.generation = generation
+        self.acquired_at = tuple(acquired_at)
+        self.recycled_at = tuple(recycled_at)
+        super().__init__(
+            f"{message} (pool {pool!r}, lease #{generation}; "
+            f"{_sites('acquired', acquired_at)}; {_sites('recycled', recycled_at)})"
+        )
+
+
+class UseAfterRecycleError(_LeaseMisuse):
+    """An attribute of a recycled object was read or written (debug mode only).
+
+    Attributes:
+        attribute: the attribute that was touched.
+        pool, generation, acquired_at, recycled_at: the lease's history.
+    """
+
+    def __init__(
+        self,
+        attribute: str,
+        *,
+        pool: str,
+        generation: int,
+        acquired_at: Sequence[str],
+        recycled_at: Sequence[str],
+    ) -> None:
+        self.attribute = attribute
+        super().__init__(
+            f"attribute {attribute!r} used after the object was recycled",
+            pool=pool,
+            generation=generation,
+            acquired_at=acquired_at,
+            recycled_at=recycled_at,
+        )
+
+
+class DoublePutError(_LeaseMisuse):
+    """An object was recycled when its lease had already ended.
+
+    Raised in debug mode. In production the put is refused and counted instead, so
+    that the pool is never corrupted by a buggy holder.
+
+    Attributes:
+        pool, generation, acquired_at, recycled_at: the ended lease's history;
+        ``recycled_at`` names the first, legitimate recycle.
+    """
+
+    def __init__(
+        self,
+        *,
+        pool: str,
+        generation: int,
+        acquired_at: Sequence[str],
+        recycled_at: Sequence[str],
+    ) -> None:
+        super().__init__(
+            "object recycled twice, or by a holder whose lease had ended",
+            pool=pool,
+            generation=generation,
+            acquired_at=acquired_at,
+            recycled_at=recycled_at,
+        )
+
+
+class ForeignObjectError(LifecycleError, TypeError):
+    """``Recycler.recycle`` was given an object that no pool of that recycler lent.
+
+    Attributes:
+        obj_type: the type name of the object.
+    """
+
+    def __init__(self, obj_type: str, detail: str) -> None:
+        self.obj_type = obj_type
+        super().__init__(f"cannot recycle {obj_type}: {detail}")
