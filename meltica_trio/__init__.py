@@ -3,15 +3,23 @@
 The public API is re-exported here; everything else is an implementation detail.
 """
 
+from ._config import PipelineConfig
 from ._errors import (
+    ConfigError,
+    ConsumerExistsError,
     DecodeError,
     DoublePutError,
     ForeignObjectError,
     LifecycleError,
     MelticaError,
+    PipelineClosedError,
     PoolExhausted,
     UseAfterRecycleError,
 )
+from ._pipeline import Pipeline, PipelineStatistics, open_pipeline
+from .bus import LaneStatistics
+from .consumers import ConsumerContext, ConsumerStatistics, Handler
+from .dispatcher import FanoutStatistics, OrderingStatistics, Subscription
 from .events import (
     BookDelta,
     BookSnapshot,
@@ -42,6 +50,7 @@ from .lifecycle import (
     Recycler,
     RecyclerStatistics,
 )
+from .telemetry import DeadLetter, DeadLetterStatistics, LatencySummary
 
 __version__ = "0.1.0"
 
@@ -50,8 +59,14 @@ __all__ = [
     "BookSnapshot",
     "BookState",
     "BookStatus",
+    "ConfigError",
+    "ConsumerContext",
+    "ConsumerExistsError",
+    "ConsumerStatistics",
     "ControlAck",
     "ControlResult",
+    "DeadLetter",
+    "DeadLetterStatistics",
     "DecodeError",
     "DeliveryClass",
     "DoublePutError",
@@ -59,24 +74,35 @@ __all__ = [
     "EventPool",
     "ExecReport",
     "Exhaustion",
+    "FanoutStatistics",
     "ForeignObjectError",
+    "Handler",
     "Kind",
     "Kline",
+    "LaneStatistics",
+    "LatencySummary",
     "LeakReport",
     "Lease",
     "LifecycleError",
     "MelticaError",
     "MergedTopOfBook",
     "OrderState",
+    "OrderingStatistics",
+    "Pipeline",
+    "PipelineClosedError",
+    "PipelineConfig",
+    "PipelineStatistics",
     "PoolExhausted",
     "PoolStatistics",
     "Recycler",
     "RecyclerStatistics",
     "Side",
+    "Subscription",
     "Ticker",
     "Trade",
     "UseAfterRecycleError",
     "VenueTop",
     "decode_event",
     "encode_event",
+    "open_pipeline",
 ]

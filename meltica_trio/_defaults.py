@@ -19,3 +19,39 @@ enough that a real leak surfaces at once instead of stalling the pipeline.
 
 LEASE_SITE_DEPTH: Final = 3
 """Stack frames recorded per acquire and recycle in debug mode (more costs more, says more)."""
+
+# -- the pipeline ---------------------------------------------------------------
+
+INTAKE_CAPACITY: Final = 4096
+"""Events published but not yet taken by the dispatcher; ``publish`` waits beyond it."""
+
+LANE_CAPACITY: Final = 1024
+"""Non-critical events a subscriber's lane holds before dropping the oldest (~1 s at 1k/s)."""
+
+DISPATCH_BATCH: Final = 512
+"""Events the dispatcher takes from the intake per wake-up before yielding to others."""
+
+REORDER_WINDOW: Final = 64
+"""Events a stream holds while waiting for a sequence hole to fill."""
+
+MAX_LATENESS: Final = 0.005
+"""Seconds an event waits for a sequence hole to fill: longer than loopback jitter, far
+shorter than a strategy's reaction time."""
+
+STREAM_IDLE_TTL: Final = 300.0
+"""Seconds without events after which a stream's ordering state is forgotten."""
+
+LATENCY_EXACT_BATCH: Final = 16
+"""Consumer batches up to this long time every event; longer ones sample (below)."""
+
+LATENCY_SAMPLE_MASK: Final = 7
+"""Under load one event in 8 (by event id) is timed; timing costs as much as a small handler."""
+
+SPREAD_SAMPLE_MASK: Final = 63
+"""One event in 64 (by event id) is tracked for the first-to-last consumer start spread."""
+
+SPREAD_TRACKED: Final = 1024
+"""Sampled events tracked at once; the oldest is abandoned beyond this."""
+
+IDLE_POLL: Final = 0.001
+"""Seconds between checks in ``Pipeline.wait_idle`` (a test and benchmark helper)."""

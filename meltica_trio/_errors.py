@@ -5,7 +5,10 @@ where an error keeps the contract of a standard exception it derives from that t
 so ``except ValueError`` keeps working for callers who do not know this library::
 
     MelticaError
+    ├── ConfigError(MelticaError, ValueError)       a configuration value or file is wrong
     ├── DecodeError(MelticaError, ValueError)       bytes that are not a valid event
+    ├── PipelineClosedError(..., RuntimeError)      publish/subscribe after the block ended
+    ├── ConsumerExistsError(..., ValueError)        a consumer id taken by another function
     └── LifecycleError(MelticaError, RuntimeError)  misuse of a pooled object
         ├── PoolExhausted                           no object within the deadline
         ├── UseAfterRecycleError                    touched after going back (debug)
@@ -21,11 +24,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "ConfigError",
+    "ConsumerExistsError",
     "DecodeError",
     "DoublePutError",
     "ForeignObjectError",
     "LifecycleError",
     "MelticaError",
+    "PipelineClosedError",
     "PoolExhausted",
     "UseAfterRecycleError",
 ]
@@ -33,6 +39,36 @@ __all__ = [
 
 class MelticaError(Exception):
     """Root of every error meltica-trio raises on purpose."""
+
+
+class ConfigError(MelticaError, ValueError):
+    """A configuration value or file is wrong.
+
+    Attributes:
+        key: the offending key (or file).
+        reason: what is wrong with it.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{key}: {reason}")
+
+
+class PipelineClosedError(MelticaError, RuntimeError):
+    """The pipeline's ``async with`` block has ended; it takes no more work."""
+
+
+class ConsumerExistsError(MelticaError, ValueError):
+    """A consumer id is already subscribed with a different function.
+
+    Attributes:
+        consumer_id: the id in use.
+    """
+
+    def __init__(self, consumer_id: str) -> None:
+        self.consumer_id = consumer_id
+        super().__init__(f"consumer {consumer_id!r} is already subscribed with another function")
 
 
 class DecodeError(MelticaError, ValueError):

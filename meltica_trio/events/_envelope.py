@@ -38,6 +38,8 @@ class Event(Pooled):
         decision_id: the strategy decision an order event belongs to.
         schema_version: the schema this event was built against.
         payload: the kind's immutable payload.
+        skipped: events of this stream that this subscriber's lane dropped on
+            overflow just before this one (SEQUENCED kinds); 0 almost always.
     """
 
     event_id: int = 0
@@ -52,6 +54,7 @@ class Event(Pooled):
     decision_id: str | None = None
     schema_version: int = SCHEMA_VERSION
     payload: Payload | None = None
+    skipped: int = 0
 
     def as_tuple(self) -> tuple[object, ...]:
         """Every field in declaration order, for comparing contents."""
@@ -68,6 +71,7 @@ class Event(Pooled):
             self.decision_id,
             self.schema_version,
             self.payload,
+            self.skipped,
         )
 
     # Written out field by field on purpose: this is the fan-out hot path, and a
@@ -86,6 +90,7 @@ class Event(Pooled):
         self.decision_id = other.decision_id
         self.schema_version = other.schema_version
         self.payload = other.payload
+        self.skipped = other.skipped
 
     def _reset(self) -> None:
         self.event_id = 0
@@ -100,3 +105,4 @@ class Event(Pooled):
         self.decision_id = None
         self.schema_version = SCHEMA_VERSION
         self.payload = None
+        self.skipped = 0

@@ -171,7 +171,12 @@ class EventPool(Generic[P]):
             obj = self._mint()
         obj._pool = self
         self._acquired += 1
-        obj._copy_from(source)
+        try:
+            obj._copy_from(source)
+        except BaseException:
+            # A recycled (poisoned) or mistyped source: the lease never reached a holder.
+            self.recycler.recycle(obj)
+            raise
         return obj
 
     async def acquire(self, *, max_wait: float | None = None) -> P:
@@ -201,8 +206,16 @@ class EventPool(Generic[P]):
     async def duplicate(self, source: P, *, max_wait: float | None = None) -> P:
         """Like :meth:`acquire`, then make the object a shallow copy of ``source``."""
         obj = await self.acquire(max_wait=max_wait)
-        obj._copy_from(source)
+        try:
+            obj._copy_from(source)
+        except BaseException:
+            self.recycler.recycle(obj)  # as in duplicate_nowait: nobody holds this lease
+            raise
         return obj
+
+    def available(self) -> int:
+        """How many more objects can be lent right now without waiting."""
+        return self.capacity - (self._acquired - self._recycled)
 
     def _mint(self) -> P:
         """A new object to lend when the free list is empty, or ``trio.WouldBlock``."""

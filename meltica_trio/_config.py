@@ -1,0 +1,78 @@
+"""Pipeline configuration: a frozen value, built in code or read from TOML."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from meltica_trio import _defaults as d
+from meltica_trio._errors import ConfigError
+from meltica_trio.lifecycle import Exhaustion
+
+
+def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise ConfigError(attribute.name, f"must be > 0, got {value!r}")
+
+
+def _not_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value >= 0:
+        raise ConfigError(attribute.name, f"must be >= 0, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class PipelineConfig:
+    """Everything :func:`~meltica_trio.open_pipeline` needs to know; every field has a default.
+
+    Attributes:
+        intake_capacity: events published but not yet dispatched; ``publish`` waits beyond.
+        lane_capacity: non-critical events each subscriber's lane holds before
+            dropping the oldest (critical events are never dropped).
+        pool_capacity: envelopes lent at once. Objects are created on demand, so a
+            generous bound costs nothing until it is used; it should exceed
+            ``intake_capacity + subscribers x lane_capacity``.
+        pool_max_wait: seconds the dispatcher waits for the pool before its policy applies.
+        on_pool_exhausted: ``"raise"`` (``PoolExhausted`` ends the pipeline, loudly)
+            or ``"heap"`` (allocate, count, go on).
+        reorder_window: events a stream holds while a sequence hole may still fill.
+        max_lateness: seconds an event waits for a hole to fill.
+        stream_idle_ttl: seconds without events before a stream's ordering state goes.
+        dlq_capacity: dead letters kept.
+        debug: poison recycled envelopes and raise on any lease misuse (tests, development).
+    """
+
+    intake_capacity: int = attrs.field(default=d.INTAKE_CAPACITY, validator=_positive)
+    lane_capacity: int = attrs.field(default=d.LANE_CAPACITY, validator=_positive)
+    pool_capacity: int = attrs.field(default=65_536, validator=_positive)
+    pool_max_wait: float = attrs.field(default=d.POOL_MAX_WAIT, validator=_not_negative)
+    on_pool_exhausted: Exhaustion = attrs.field(default=Exhaustion.RAISE, converter=Exhaustion)
+    reorder_window: int = attrs.field(default=d.REORDER_WINDOW, validator=_not_negative)
+    max_lateness: float = attrs.field(default=d.MAX_LATENESS, validator=_not_negative)
+    stream_idle_ttl: float = attrs.field(default=d.STREAM_IDLE_TTL, validator=_positive)
+    dlq_capacity: int = attrs.field(default=10_000, validator=_positive)
+    debug: bool = False
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> PipelineConfig:
+        """Read the ``[pipeline]`` table of a TOML file (or the whole file if it has none).
+
+        Raises:
+            ConfigError: unreadable TOML, an unknown key, or a bad value.
+        """
+        try:
+            document = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(str(path), f"cannot read: {exc}") from exc
+        table = document.get("pipeline", document)
+        known = {field.name for field in attrs.fields(cls)}
+        unknown = sorted(set(table) - known)
+        if unknown:
+            known_keys = ", ".join(sorted(known))
+            raise ConfigError(", ".join(unknown), f"unknown key(s); known: {known_keys}")
+        try:
+            return cls(**table)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(str(path), str(exc)) from exc

@@ -1,0 +1,104 @@
+"""The routing table: which subscribers' lanes get which events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+from meltica_trio.bus import Lane
+from meltica_trio.events import Kind
+
+
+def _frozen(values: Iterable[str] | None) -> frozenset[str] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return frozenset((values,))
+    return frozenset(values)
+
+
+def _frozen_kinds(values: Iterable[Kind | str] | None) -> frozenset[Kind] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        values = (values,)
+    return frozenset(Kind(value) for value in values)
+
+
+@attrs.frozen(kw_only=True)
+class Subscription:
+    """What one consumer receives; ``None`` in a field means every value.
+
+    Attributes:
+        consumer_id: the subscriber.
+        instruments: canonical instruments (``"BTC-USDT"``), or None for all.
+        kinds: event kinds, or None for all.
+        providers: provider names, or None for all.
+    """
+
+    consumer_id: str
+    instruments: frozenset[str] | None = attrs.field(default=None, converter=_frozen)
+    kinds: frozenset[Kind] | None = attrs.field(default=None, converter=_frozen_kinds)
+    providers: frozenset[str] | None = attrs.field(default=None, converter=_frozen)
+
+    def matches(self, provider: str, instrument: str, kind: Kind) -> bool:
+        """Whether an event with these coordinates is for this subscriber."""
+        return (
+            (self.kinds is None or kind in self.kinds)
+            and (self.instruments is None or instrument in self.instruments)
+            and (self.providers is None or provider in self.providers)
+        )
+
+
+@attrs.define(eq=False)
+class RoutingTable:
+    """Subscriptions and the lanes they feed, with a version bumped on every change.
+
+    Lookups go through a cache keyed by (provider, instrument, kind), filled on the
+    first event of each key and cleared on every change, so routing an event is one
+    dict hit however many subscriptions there are.
+    """
+
+    _routes: dict[str, tuple[Subscription, Lane]] = attrs.field(init=False, factory=dict)
+    _cache: dict[tuple[str, str, Kind], tuple[Lane, ...]] = attrs.field(init=False, factory=dict)
+    version: int = attrs.field(init=False, default=1)
+
+    def set(self, subscription: Subscription, lane: Lane) -> int:
+        """Add or replace a consumer's subscription; returns the new version."""
+        self._routes[subscription.consumer_id] = (subscription, lane)
+        return self._changed()
+
+    def remove(self, consumer_id: str) -> int:
+        """Remove a consumer's subscription; returns the new version.
+
+        Raises:
+            KeyError: the consumer has no subscription.
+        """
+        del self._routes[consumer_id]
+        return self._changed()
+
+    def _changed(self) -> int:
+        self._cache.clear()
+        self.version += 1
+        return self.version
+
+    def lanes_for(self, provider: str, instrument: str, kind: Kind) -> tuple[Lane, ...]:
+        """The lanes an event with these coordinates goes to (cached)."""
+        key = (provider, instrument, kind)
+        lanes = self._cache.get(key)
+        if lanes is None:
+            lanes = self._cache[key] = tuple(
+                lane
+                for subscription, lane in self._routes.values()
+                if subscription.matches(provider, instrument, kind)
+            )
+        return lanes
+
+    def subscription(self, consumer_id: str) -> Subscription | None:
+        """The consumer's current subscription, if any."""
+        route = self._routes.get(consumer_id)
+        return route[0] if route else None
+
+    def __len__(self) -> int:
+        return len(self._routes)
