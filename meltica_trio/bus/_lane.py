@@ -28,11 +28,9 @@ from typing import Final
 import attrs
 import trio
 
-from meltica_trio.events import DELIVERY_CLASS, DeliveryClass, Event, Kind
+from meltica_trio.events import CRITICAL_KINDS, LATEST_KINDS, Event, Kind
 from meltica_trio.lifecycle import Recycler
 
-_CRITICAL: Final = DeliveryClass.CRITICAL
-_LATEST: Final = DeliveryClass.LATEST
 _BOOK_DELTA: Final = Kind.BOOK_DELTA
 _BOOK_SNAPSHOT: Final = Kind.BOOK_SNAPSHOT
 
@@ -119,17 +117,17 @@ class Lane:
             self.recycler.recycle(event)
             return
         kind = event.kind
-        delivery = DELIVERY_CLASS[kind]
-        if delivery is _CRITICAL:
+        if kind in CRITICAL_KINDS:
             self._queue.append(event)
-        elif delivery is _LATEST:
+        elif kind in LATEST_KINDS:
             if not self._put_latest(event, (kind, event.provider, event.instrument)):
                 return
+        elif self._noncritical < self.capacity and not self._awaiting_snapshot:
+            # The common SEQUENCED case, inlined: room, and no book waiting for a snapshot.
+            self._queue.append(event)
+            self._noncritical += 1
         elif not self._put_sequenced(event, kind):
             return
-        depth = len(self._queue)
-        if depth > self._high_water:
-            self._high_water = depth
         if self._parked:
             self._parked = False
             self._lot.unpark_all()
@@ -172,12 +170,12 @@ class Lane:
         queue = self._queue
         index = 0
         for index, queued in enumerate(queue):  # noqa: B007 (index used after the loop)
-            if DELIVERY_CLASS[queued.kind] is not _CRITICAL:
+            if queued.kind not in CRITICAL_KINDS:
                 break
         victim = queue[index]
         del queue[index]
         self._noncritical -= 1
-        if DELIVERY_CLASS[victim.kind] is _LATEST:
+        if victim.kind in LATEST_KINDS:
             del self._latest[(victim.kind, victim.provider, victim.instrument)]
             self._overflowed += 1
             self.recycler.recycle(victim)
@@ -238,6 +236,9 @@ class Lane:
             self._parked = True
             await self._lot.park()
         batch, self._queue = self._queue, deque()
+        # Between takes a queue only grows (overflow drops keep it level), so its
+        # deepest point is now: high water is tracked here, not on every put.
+        self._high_water = max(self._high_water, len(batch))
         self._latest.clear()
         self._noncritical = 0
         self._delivered += len(batch)
@@ -257,7 +258,7 @@ class Lane:
     def statistics(self) -> LaneStatistics:
         """A snapshot of this lane's depth and counters."""
         queue = self._queue
-        critical = sum(1 for e in queue if DELIVERY_CLASS[e.kind] is _CRITICAL)
+        critical = sum(1 for e in queue if e.kind in CRITICAL_KINDS)
         oldest = self.wall_clock() - queue[0].ingest_ts if queue else 0
         return LaneStatistics(
             consumer_id=self.consumer_id,
@@ -268,7 +269,7 @@ class Lane:
             coalesced=self._coalesced,
             skipped=self._skipped,
             overflowed=self._overflowed,
-            high_water=self._high_water,
+            high_water=max(self._high_water, len(queue)),
             oldest_age_ns=max(oldest, 0),
             books_awaiting_snapshot=len(self._awaiting_snapshot),
         )

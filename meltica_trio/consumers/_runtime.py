@@ -6,20 +6,18 @@ import inspect
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Final, TypeAlias
+from typing import TypeAlias
 
 import attrs
 import trio
 
 from meltica_trio._defaults import LATENCY_EXACT_BATCH, LATENCY_SAMPLE_MASK, SPREAD_SAMPLE_MASK
 from meltica_trio.bus import Lane
-from meltica_trio.events import DELIVERY_CLASS, DeliveryClass, Event
+from meltica_trio.events import CRITICAL_KINDS, Event
 from meltica_trio.lifecycle import Recycler
 from meltica_trio.telemetry import DeadLetterQueue, LatencyHistogram, LatencySummary
 
 log = logging.getLogger(__name__)
-
-_CRITICAL: Final = DeliveryClass.CRITICAL
 
 
 @attrs.define(eq=False)
@@ -116,22 +114,24 @@ class ConsumerRuntime:
                 else:
                     self._run_sync(batch)
             finally:
-                # Cancelled mid-batch: what the loop did not reach goes back too.
+                # Every exit path: the batch is done, raised, or was cancelled part-way.
                 self.recycler.recycle_all(batch)
                 self.busy = False
 
+    # Events are recycled together when the batch is over (above), which keeps two
+    # calls per delivery out of these loops; a handler's event stays valid until then.
+    #
     # Timing every event would cost more than a trivial handler, so under load (a
     # batch longer than LATENCY_EXACT_BATCH) one event in LATENCY_SAMPLE_MASK + 1, by
     # event id, is timed; light traffic, where latency matters most, is timed in full.
 
     def _run_sync(self, batch: deque[Event]) -> None:
-        fn, ctx, recycle, clock = self.fn, self.context, self.recycler.recycle, self.wall_clock
+        fn, ctx, clock = self.fn, self.context, self.wall_clock
         delivery, handler, on_start = self._delivery.record, self._handler.record, self.on_start
         min_version = self.min_version
         mask = 0 if len(batch) <= LATENCY_EXACT_BATCH else LATENCY_SAMPLE_MASK
         self._handled += len(batch)
-        while batch:
-            event = batch.popleft()
+        for event in batch:
             try:
                 if event.routing_version < min_version and self._too_old(event):
                     continue
@@ -148,16 +148,13 @@ class ConsumerRuntime:
                 handler(clock() - start)
             except Exception as exc:
                 self._fail(event, exc)
-            finally:
-                recycle(event)
 
     async def _run_async(self, batch: deque[Event]) -> None:
-        fn, ctx, recycle, clock = self.fn, self.context, self.recycler.recycle, self.wall_clock
+        fn, ctx, clock = self.fn, self.context, self.wall_clock
         delivery, handler, on_start = self._delivery.record, self._handler.record, self.on_start
         mask = 0 if len(batch) <= LATENCY_EXACT_BATCH else LATENCY_SAMPLE_MASK
         self._handled += len(batch)
-        while batch:
-            event = batch.popleft()
+        for event in batch:
             try:
                 if event.routing_version < self.min_version and self._too_old(event):
                     continue
@@ -172,12 +169,10 @@ class ConsumerRuntime:
                 handler(clock() - start)
             except Exception as exc:
                 self._fail(event, exc)
-            finally:
-                recycle(event)
 
     def _too_old(self, event: Event) -> bool:
         """Market data routed under a version this consumer no longer accepts."""
-        if DELIVERY_CLASS[event.kind] is _CRITICAL:
+        if event.kind in CRITICAL_KINDS:
             return False
         self._skipped += 1
         self._handled -= 1

@@ -8,7 +8,12 @@ from collections.abc import Callable
 import attrs
 import trio
 
-from meltica_trio._defaults import DISPATCH_BATCH, SPREAD_SAMPLE_MASK
+from meltica_trio._defaults import (
+    DISPATCH_BATCH,
+    LATENCY_EXACT_BATCH,
+    LATENCY_SAMPLE_MASK,
+    SPREAD_SAMPLE_MASK,
+)
 from meltica_trio.bus import Lane
 from meltica_trio.events import Event
 from meltica_trio.lifecycle import EventPool, Recycler
@@ -96,6 +101,7 @@ class Dispatcher:
         """Fan out and consume ``events``; each leaves the deque as it is handled."""
         lanes_for, version, pool = self.routing.lanes_for, self.routing.version, self.pool
         clock, duplicate = self.wall_clock, pool.duplicate_nowait
+        mask = 0 if len(events) <= LATENCY_EXACT_BATCH else LATENCY_SAMPLE_MASK
         while events:
             event = events.popleft()
             lanes = lanes_for(event.provider, event.instrument, event.kind)
@@ -109,17 +115,21 @@ class Dispatcher:
             event.emit_ts = clock()
             if not event.event_id & SPREAD_SAMPLE_MASK:
                 self.spread.expect(event.event_id, count)
-            if count - 1 > pool.available():
+            if count == 1:
+                lanes[0].put(event)
+            elif count - 1 > pool.available():
                 await self._fan_out_waiting(event, lanes)
             else:
                 # Duplicates first: a lane may replace or recycle the original once it has it.
-                for lane in lanes[1:]:
+                first, *others = lanes
+                for lane in others:
                     lane.put(duplicate(event))
-                lanes[0].put(event)
+                first.put(event)
             self._deliveries += count
             if count > self._max_subscribers:
                 self._max_subscribers = count
-            self._to_last_lane.record(clock() - event.ingest_ts)
+            if not event.event_id & mask:
+                self._to_last_lane.record(clock() - event.ingest_ts)
 
     async def _fan_out_waiting(self, event: Event, lanes: tuple[Lane, ...]) -> None:
         """The pool is short: wait for each duplicate (its policy applies past max_wait)."""

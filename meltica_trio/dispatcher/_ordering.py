@@ -29,11 +29,9 @@ from typing import Final
 
 import attrs
 
-from meltica_trio.events import DELIVERY_CLASS, BookDelta, DeliveryClass, Event, Kind
+from meltica_trio.events import CRITICAL_KINDS, LATEST_KINDS, BookDelta, Event, Kind
 from meltica_trio.lifecycle import Recycler
 
-_CRITICAL: Final = DeliveryClass.CRITICAL
-_LATEST: Final = DeliveryClass.LATEST
 _BOOK_DELTA: Final = Kind.BOOK_DELTA
 _BOOK_SNAPSHOT: Final = Kind.BOOK_SNAPSHOT
 
@@ -111,8 +109,7 @@ class Orderer:
     def admit(self, event: Event, now: float, release: Release) -> None:
         """Take ``event`` in; call ``release`` for each event now due, in order."""
         kind = event.kind
-        delivery = DELIVERY_CLASS[kind]
-        if delivery is _CRITICAL:
+        if kind in CRITICAL_KINDS:
             self._released += 1
             release(event)
             return
@@ -129,7 +126,7 @@ class Orderer:
                 return
         if seq is None:
             self._admit_newest(stream, event, event.ingest_ts, release, strict=False)
-        elif delivery is _LATEST or self.window == 0:
+        elif kind in LATEST_KINDS or self.window == 0:
             self._admit_newest(stream, event, seq, release, strict=True)
         else:
             self._admit_window(key, stream, event, seq, now, release)

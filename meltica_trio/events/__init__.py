@@ -2,7 +2,7 @@
 
 from ._codec import decode_event, encode_event
 from ._envelope import Event
-from ._kind import DELIVERY_CLASS, DeliveryClass, Kind
+from ._kind import CRITICAL_KINDS, DELIVERY_CLASS, LATEST_KINDS, DeliveryClass, Kind
 from ._payloads import (
     PAYLOAD_TYPE,
     BookDelta,
@@ -25,7 +25,9 @@ from ._payloads import (
 )
 
 __all__ = [
+    "CRITICAL_KINDS",
     "DELIVERY_CLASS",
+    "LATEST_KINDS",
     "PAYLOAD_TYPE",
     "BookDelta",
     "BookSnapshot",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Final
 
 
@@ -40,21 +41,29 @@ class Kind(enum.StrEnum):
     @property
     def is_critical(self) -> bool:
         """True for kinds that may never be dropped, coalesced or filtered."""
-        return DELIVERY_CLASS[self] is DeliveryClass.CRITICAL
+        return self in CRITICAL_KINDS
 
 
-# A plain dict typed read-only: a MappingProxyType lookup costs a third more, and
-# this is read for every delivery.
-DELIVERY_CLASS: Final[Mapping[Kind, DeliveryClass]] = {
-    Kind.EXEC_REPORT: DeliveryClass.CRITICAL,
-    Kind.CONTROL_ACK: DeliveryClass.CRITICAL,
-    Kind.CONTROL_RESULT: DeliveryClass.CRITICAL,
-    Kind.BOOK_STATUS: DeliveryClass.CRITICAL,
-    Kind.TRADE: DeliveryClass.SEQUENCED,
-    Kind.BOOK_DELTA: DeliveryClass.SEQUENCED,
-    Kind.TICKER: DeliveryClass.LATEST,
-    Kind.BOOK_SNAPSHOT: DeliveryClass.LATEST,
-    Kind.KLINE: DeliveryClass.LATEST,
-    Kind.MERGED: DeliveryClass.LATEST,
-}
-"""Each kind's delivery class; a plain lookup for hot paths."""
+DELIVERY_CLASS: Final[Mapping[Kind, DeliveryClass]] = MappingProxyType(
+    {
+        Kind.EXEC_REPORT: DeliveryClass.CRITICAL,
+        Kind.CONTROL_ACK: DeliveryClass.CRITICAL,
+        Kind.CONTROL_RESULT: DeliveryClass.CRITICAL,
+        Kind.BOOK_STATUS: DeliveryClass.CRITICAL,
+        Kind.TRADE: DeliveryClass.SEQUENCED,
+        Kind.BOOK_DELTA: DeliveryClass.SEQUENCED,
+        Kind.TICKER: DeliveryClass.LATEST,
+        Kind.BOOK_SNAPSHOT: DeliveryClass.LATEST,
+        Kind.KLINE: DeliveryClass.LATEST,
+        Kind.MERGED: DeliveryClass.LATEST,
+    }
+)
+"""Each kind's delivery class."""
+
+# Hot paths test membership in these (one hash probe) rather than look the class up.
+CRITICAL_KINDS: Final = frozenset(
+    k for k, c in DELIVERY_CLASS.items() if c is DeliveryClass.CRITICAL
+)
+"""Kinds that are never dropped, coalesced or filtered."""
+LATEST_KINDS: Final = frozenset(k for k, c in DELIVERY_CLASS.items() if c is DeliveryClass.LATEST)
+"""Kinds where the newest replaces a queued one."""

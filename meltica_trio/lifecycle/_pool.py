@@ -267,6 +267,19 @@ class EventPool(Generic[P]):
         if self._waiters:
             self._lot.unpark()
 
+    def _take_back_all(self, objs: list[P]) -> None:
+        """:meth:`_take_back` for a run of objects, with one bookkeeping step for all."""
+        for obj in objs:
+            obj._reset()
+        self._recycled += len(objs)
+        if self._debug:
+            for obj in objs:
+                self._retire(obj)
+        else:
+            self._free.extend(objs)
+        for _ in range(min(self._waiters, len(objs))):
+            self._lot.unpark()
+
     def _retire(self, obj: P) -> None:
         assert obj._lease is not None
         assert self._poisoned is not None
@@ -343,3 +356,7 @@ class _HeapLender(Generic[P]):
         self.returned += 1
         if self.pool._debug:
             self.pool._retire(obj)
+
+    def _take_back_all(self, objs: list[P]) -> None:
+        for obj in objs:
+            self._take_back(obj)

@@ -28,6 +28,8 @@ class Lender(Protocol):
 
     def _take_back(self, obj: Any) -> None: ...
 
+    def _take_back_all(self, objs: list[Any]) -> None: ...
+
 
 class Pooled:
     """Base class of everything an :class:`EventPool` lends.

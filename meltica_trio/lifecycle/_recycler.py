@@ -8,10 +8,15 @@ from typing import Any
 
 import attrs
 
-from meltica_trio._errors import DoublePutError, ForeignObjectError, UseAfterRecycleError
+from meltica_trio._errors import (
+    DoublePutError,
+    ForeignObjectError,
+    LifecycleError,
+    UseAfterRecycleError,
+)
 
 from ._pool import EventPool, Lease, PoolStatistics
-from ._pooled import LeaseInfo, Pooled
+from ._pooled import LeaseInfo, Lender, Pooled
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +109,40 @@ class Recycler:
             lender._take_back(obj)
 
     def recycle_all(self, objs: Iterable[Pooled]) -> None:
-        """Recycle each object; see :meth:`recycle`."""
+        """Recycle every object; see :meth:`recycle`.
+
+        Each object is attempted even if one of them is misused; the first error
+        is raised once all the others are back.
+        """
+        failure: LifecycleError | None = None
+        # Consecutive objects of one lender (a consumer's batch, usually all of it)
+        # go back as one run: one call and one bookkeeping step per run.
+        run: list[Pooled] = []
+        run_lender: Lender | None = None
         for obj in objs:
-            self.recycle(obj)
+            try:
+                lender = obj._pool
+            except (UseAfterRecycleError, AttributeError):
+                lender = None
+            if lender is not None and lender is run_lender:
+                obj._pool = None
+                run.append(obj)
+                continue
+            if run_lender is not None:
+                run_lender._take_back_all(run)
+                run, run_lender = [], None
+            if lender is not None and lender.recycler is self:
+                obj._pool = None
+                run, run_lender = [obj], lender
+                continue
+            try:
+                self.recycle(obj)  # the slow path names the misuse
+            except LifecycleError as exc:
+                failure = failure or exc
+        if run_lender is not None:
+            run_lender._take_back_all(run)
+        if failure is not None:
+            raise failure
 
     def _double_put(self, obj: Pooled) -> DoublePutError:
         self._double_puts += 1
