@@ -117,22 +117,37 @@ class Pipeline:
     async def publish(self, event: Event) -> None:
         """Hand ``event`` to the dispatcher, waiting while the intake is full.
 
-        The pipeline owns the event once this returns; on an exception the caller
-        still does.
+        The pipeline owns the event from the call on, whatever happens: if the call
+        is cancelled or the pipeline has closed, the event is recycled here, so a
+        source never has to clean up after a failed publish.
 
         Raises:
             PipelineClosedError: the pipeline has shut down.
+
+        Cancellation:
+            Safe: a cancelled publish recycles the event and delivers nothing.
         """
         try:
             await self._intake.send(event)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
+            self.recycler.recycle(event)
             raise PipelineClosedError("the pipeline is closed") from None
+        except BaseException:
+            self.recycler.recycle(event)
+            raise
 
     def publish_nowait(self, event: Event) -> None:
-        """Like :meth:`publish`, but raise ``trio.WouldBlock`` when the intake is full."""
+        """Like :meth:`publish` without waiting.
+
+        Raises:
+            trio.WouldBlock: the intake is full; the caller keeps the event (and
+                typically falls back to ``await publish(event)``).
+            PipelineClosedError: the pipeline has shut down (the event is recycled).
+        """
         try:
             self._intake.send_nowait(event)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
+            self.recycler.recycle(event)
             raise PipelineClosedError("the pipeline is closed") from None
 
     def on_resync(self, provider: str, listener: ResyncListener) -> None:

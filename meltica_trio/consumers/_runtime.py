@@ -187,17 +187,21 @@ class ConsumerRuntime:
     def _fail(self, event: Event, exc: Exception) -> None:
         self._failed += 1
         letter = self.dlq.record(self.consumer_id, event, exc, self.wall_clock())
-        log.error(
-            "consumer %s failed on %s %s %s seq=%s trace_id=%s: %s",
-            self.consumer_id,
-            letter.kind,
-            letter.provider,
-            letter.instrument,
-            letter.seq,
-            letter.trace_id,
-            letter.error,
-            exc_info=exc if self._failed == 1 else None,
-        )
+        # A consumer failing on every event must not flood the log: failures 1, 2, 4,
+        # 8, ... are logged (the first with its traceback); every one is in the DLQ.
+        if self._failed & (self._failed - 1) == 0:
+            log.error(
+                "consumer %s failed on %s %s %s seq=%s trace_id=%s: %s (failure #%d, all in DLQ)",
+                self.consumer_id,
+                letter.kind,
+                letter.provider,
+                letter.instrument,
+                letter.seq,
+                letter.trace_id,
+                letter.error,
+                self._failed,
+                exc_info=exc if self._failed == 1 else None,
+            )
 
     def statistics(self) -> ConsumerStatistics:
         """A snapshot of this consumer's counters and latencies."""
