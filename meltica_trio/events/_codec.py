@@ -33,7 +33,9 @@ from ._envelope import Event
 from ._kind import Kind
 from ._payloads import EXACT_DECIMAL, PAYLOAD_TYPE
 
-_DECIMAL: Final = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# [0-9], not \d: \d also matches the digits of other scripts (Arabic-Indic, fullwidth),
+# which Python's Decimal reads but no venue sends and other decoders reject.
+_DECIMAL: Final = re.compile(r"-?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _ENVELOPE_FIELDS: Final = tuple(f.name for f in attrs.fields(Event) if f.name != "payload")
 
 E = typing.TypeVar("E", bound=enum.Enum)
