@@ -95,6 +95,8 @@ class Lane:
     _noncritical: int = attrs.field(init=False, default=0)
     _skips: dict[StreamKey, int] = attrs.field(init=False, factory=dict)
     _awaiting_snapshot: set[BookKey] = attrs.field(init=False, factory=set)
+    # Lost books whose fresh snapshot is queued but not yet delivered.
+    _resyncing: set[BookKey] = attrs.field(init=False, factory=set)
     _lot: trio.lowlevel.ParkingLot = attrs.field(init=False, factory=trio.lowlevel.ParkingLot)
     _parked: bool = attrs.field(init=False, default=False)
     _closed: bool = attrs.field(init=False, default=False)
@@ -139,11 +141,13 @@ class Lane:
             queued._copy_from(event)
             self.recycler.recycle(event)
             self._coalesced += 1
+            if self._awaiting_snapshot and key[0] is _BOOK_SNAPSHOT:
+                self._resync(key[1], key[2])  # the queued snapshot is now the fresh one
             return False
-        if event.kind is _BOOK_SNAPSHOT:
-            self._awaiting_snapshot.discard((event.provider, event.instrument))
         if self._noncritical >= self.capacity:
-            self._drop_oldest()
+            self._drop_oldest()  # first: it may lose a delta of this snapshot's own book
+        if self._awaiting_snapshot and key[0] is _BOOK_SNAPSHOT:
+            self._resync(key[1], key[2])
         self._queue.append(event)
         self._latest[key] = event
         self._noncritical += 1
@@ -162,6 +166,13 @@ class Lane:
         self._noncritical += 1
         return True
 
+    def _resync(self, provider: str, instrument: str) -> None:
+        """A fresh snapshot of a lost book is queued: its deltas may follow it again."""
+        book = (provider, instrument)
+        if book in self._awaiting_snapshot:
+            self._awaiting_snapshot.discard(book)
+            self._resyncing.add(book)
+
     def _book_lost_for(self, event: Event) -> bool:
         return (event.provider, event.instrument) in self._awaiting_snapshot
 
@@ -176,13 +187,23 @@ class Lane:
         del queue[index]
         self._noncritical -= 1
         if victim.kind in LATEST_KINDS:
-            del self._latest[(victim.kind, victim.provider, victim.instrument)]
+            key = (victim.kind, victim.provider, victim.instrument)
+            del self._latest[key]
             self._overflowed += 1
             self.recycler.recycle(victim)
+            if self._resyncing and key[0] is _BOOK_SNAPSHOT:
+                self._lose_resync_snapshot(key[1], key[2])
             return
         kind, provider, instrument = victim.kind, victim.provider, victim.instrument
         self._skip(victim)
         if kind is _BOOK_DELTA:
+            self._lose_book(provider, instrument)
+
+    def _lose_resync_snapshot(self, provider: str, instrument: str) -> None:
+        """If this dropped snapshot was a lost book's fresh one, the book is lost again."""
+        book = (provider, instrument)
+        if book in self._resyncing:
+            self._resyncing.discard(book)
             self._lose_book(provider, instrument)
 
     def _skip(self, event: Event) -> None:
@@ -193,6 +214,8 @@ class Lane:
 
     def _lose_book(self, provider: str, instrument: str) -> None:
         """A delta of this book is gone: its queued deltas are useless until a snapshot."""
+        # The purge shrinks the queue between takes: note its depth before the overflow.
+        self._high_water = max(self._high_water, len(self._queue) + 1)
         book = (provider, instrument)
         self._awaiting_snapshot.add(book)
         stale = [
@@ -210,6 +233,7 @@ class Lane:
         """No more puts; recycle what is queued. The consumer's next take ends."""
         self._closed = True
         queued, self._queue = self._queue, deque()
+        self._high_water = max(self._high_water, len(queued))
         self._latest.clear()
         self._noncritical = 0
         self.recycler.recycle_all(queued)
@@ -240,6 +264,8 @@ class Lane:
         # deepest point is now: high water is tracked here, not on every put.
         self._high_water = max(self._high_water, len(batch))
         self._latest.clear()
+        if self._resyncing:
+            self._resyncing.clear()  # their fresh snapshots are in this batch
         self._noncritical = 0
         self._delivered += len(batch)
         if self._skips:

@@ -127,11 +127,14 @@ class Orderer:
         if seq is None:
             self._admit_newest(stream, event, event.ingest_ts, release, strict=False)
         elif kind in LATEST_KINDS or self.window == 0:
-            self._admit_newest(stream, event, seq, release, strict=True)
+            if self._admit_newest(stream, event, seq, release, strict=True) and (
+                kind is _BOOK_SNAPSHOT
+            ):
+                # Only a snapshot that passed anchors its book. The event is no longer
+                # ours (released, or recycled in debug mode): read the key, not it.
+                self._anchor_book(key[0], key[1], seq, now)
         else:
             self._admit_window(key, stream, event, seq, now, release)
-        if kind is _BOOK_SNAPSHOT and seq is not None:
-            self._anchor_book(event.provider, event.instrument, seq, now)
 
     # -- the three rules --------------------------------------------------------
 
@@ -167,15 +170,17 @@ class Orderer:
 
     def _admit_newest(
         self, stream: _Stream, event: Event, key: int, release: Release, *, strict: bool
-    ) -> None:
+    ) -> bool:
+        """Release ``event`` if newer than the last released; whether it was."""
         last = stream.last
         # Sequences are unique (equal is a duplicate); timestamps may tie.
         if last is not None and (key <= last if strict else key < last):
             self._drop_stale(event)
-            return
+            return False
         stream.last = key
         self._released += 1
         release(event)
+        return True
 
     def _admit_window(
         self,
@@ -212,8 +217,12 @@ class Orderer:
     def _release_run(self, stream: _Stream, release: Release) -> None:
         """Release held events that continue the sequence without a hole."""
         held = stream.held
-        while held and stream.last is not None and held[0][0] == stream.last + 1:
+        while held and stream.last is not None and held[0][0] <= stream.last + 1:
             seq, _, event = heapq.heappop(held)
+            if seq <= stream.last:
+                # A contiguous delta or a snapshot of this stream moved ``last`` past it.
+                self._drop_stale(event)
+                continue
             stream.last = seq
             self._released += 1
             release(event)
@@ -248,6 +257,7 @@ class Orderer:
         """Give up holes whose wait is over, and forget idle streams."""
         for key in list(self._holding):
             stream = self._streams[key]
+            self._release_run(stream, release)  # ``last`` may have moved since the hold
             while stream.deadlines and stream.deadlines[0][0] <= now:
                 _, seq = stream.deadlines.popleft()
                 while stream.held and stream.held[0][0] <= seq:
@@ -261,7 +271,9 @@ class Orderer:
         idle = [
             key
             for key, stream in self._streams.items()
-            if stream.touched <= horizon and not stream.held
+            # A book waiting for a snapshot after a gap is not idle: forgetting it
+            # would let the next delta through as a fresh start.
+            if stream.touched <= horizon and not stream.held and not stream.awaiting_snapshot
         ]
         for key in idle:
             del self._streams[key]
