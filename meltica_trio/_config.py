@@ -13,14 +13,54 @@ from meltica_trio._errors import ConfigError
 from meltica_trio.lifecycle import Exhaustion
 
 
+def _number(attribute: attrs.Attribute[Any], value: object) -> None:
+    # bool is an int to Python, but ``lane_capacity = true`` is a mistake, not a 1.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigError(attribute.name, f"must be a number, got {value!r}")
+
+
+def _integer(attribute: attrs.Attribute[Any], value: object) -> None:
+    # Capacities size channels and pools: 1e3 (a TOML float) must fail here, not at open.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(attribute.name, f"must be an integer, got {value!r}")
+
+
 def _positive(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    _number(attribute, value)
     if not value > 0:
         raise ConfigError(attribute.name, f"must be > 0, got {value!r}")
 
 
 def _not_negative(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    _number(attribute, value)
     if not value >= 0:
         raise ConfigError(attribute.name, f"must be >= 0, got {value!r}")
+
+
+def _positive_int(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    _integer(attribute, value)
+    _positive(_, attribute, value)
+
+
+def _not_negative_int(_: object, attribute: attrs.Attribute[Any], value: int) -> None:
+    _integer(attribute, value)
+    _not_negative(_, attribute, value)
+
+
+def _boolean(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    # ``debug = "false"`` in a file would otherwise turn debug mode on.
+    if not isinstance(value, bool):
+        raise ConfigError(attribute.name, f"must be true or false, got {value!r}")
+
+
+def _exhaustion(value: object) -> Exhaustion:
+    try:
+        return Exhaustion(value)
+    except ValueError:
+        choices = ", ".join(repr(e.value) for e in Exhaustion)
+        raise ConfigError(
+            "on_pool_exhausted", f"must be one of {choices}, got {value!r}"
+        ) from None
 
 
 @attrs.frozen(kw_only=True)
@@ -44,16 +84,16 @@ class PipelineConfig:
         debug: poison recycled envelopes and raise on any lease misuse (tests, development).
     """
 
-    intake_capacity: int = attrs.field(default=d.INTAKE_CAPACITY, validator=_positive)
-    lane_capacity: int = attrs.field(default=d.LANE_CAPACITY, validator=_positive)
-    pool_capacity: int = attrs.field(default=65_536, validator=_positive)
+    intake_capacity: int = attrs.field(default=d.INTAKE_CAPACITY, validator=_positive_int)
+    lane_capacity: int = attrs.field(default=d.LANE_CAPACITY, validator=_positive_int)
+    pool_capacity: int = attrs.field(default=65_536, validator=_positive_int)
     pool_max_wait: float = attrs.field(default=d.POOL_MAX_WAIT, validator=_not_negative)
-    on_pool_exhausted: Exhaustion = attrs.field(default=Exhaustion.RAISE, converter=Exhaustion)
-    reorder_window: int = attrs.field(default=d.REORDER_WINDOW, validator=_not_negative)
+    on_pool_exhausted: Exhaustion = attrs.field(default=Exhaustion.RAISE, converter=_exhaustion)
+    reorder_window: int = attrs.field(default=d.REORDER_WINDOW, validator=_not_negative_int)
     max_lateness: float = attrs.field(default=d.MAX_LATENESS, validator=_not_negative)
     stream_idle_ttl: float = attrs.field(default=d.STREAM_IDLE_TTL, validator=_positive)
-    dlq_capacity: int = attrs.field(default=10_000, validator=_positive)
-    debug: bool = False
+    dlq_capacity: int = attrs.field(default=10_000, validator=_positive_int)
+    debug: bool = attrs.field(default=False, validator=_boolean)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> PipelineConfig:
@@ -67,6 +107,8 @@ class PipelineConfig:
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(str(path), f"cannot read: {exc}") from exc
         table = document.get("pipeline", document)
+        if not isinstance(table, dict):
+            raise ConfigError("pipeline", f"must be a table, got {table!r}")
         known = {field.name for field in attrs.fields(cls)}
         unknown = sorted(set(table) - known)
         if unknown:
@@ -74,5 +116,7 @@ class PipelineConfig:
             raise ConfigError(", ".join(unknown), f"unknown key(s); known: {known_keys}")
         try:
             return cls(**table)
+        except ConfigError:
+            raise  # a validator's error already names the key
         except (TypeError, ValueError) as exc:
             raise ConfigError(str(path), str(exc)) from exc

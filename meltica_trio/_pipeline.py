@@ -188,7 +188,7 @@ class Pipeline:
         Raises:
             ConsumerExistsError: the id is subscribed with another function.
             PipelineClosedError: the pipeline has shut down.
-            ValueError: an unknown kind.
+            ValueError: an unknown kind, or a ``lane_capacity`` below 1.
         """
         if self._closed:
             raise PipelineClosedError("the pipeline is closed")
@@ -197,12 +197,13 @@ class Pipeline:
         )
         existing = self._subscribers.get(consumer_id)
         if existing is not None:
-            if existing.runtime.fn is not fn:
+            # ==, not `is`: each `obj.method` access builds a new (equal) bound method.
+            if existing.runtime.fn != fn:
                 raise ConsumerExistsError(consumer_id)
             return self.routing.set(subscription, existing.lane)
         lane = Lane(
             consumer_id,
-            lane_capacity or self.config.lane_capacity,
+            self.config.lane_capacity if lane_capacity is None else lane_capacity,
             self.recycler,
             on_book_lost=self._book_lost,
             wall_clock=self.wall_clock,
@@ -218,8 +219,22 @@ class Pipeline:
         )
         subscriber = _Subscriber(lane, runtime, trio.CancelScope(), trio.Event())
         self._subscribers[consumer_id] = subscriber
-        await self._nursery.start(self._run_consumer, subscriber)
+        try:
+            await self._nursery.start(self._run_consumer, subscriber)
+        except BaseException:
+            # Cancelled while starting: leave no half-made consumer behind (a later
+            # subscribe would route to a lane that nobody drains).
+            self._discard(consumer_id, subscriber, "its subscribe was cancelled")
+            raise
+        if self._subscribers.get(consumer_id) is not subscriber:
+            return self.routing.version  # unsubscribed while it was starting
         return self.routing.set(subscription, lane)
+
+    def _discard(self, consumer_id: str, subscriber: _Subscriber, reason: str) -> None:
+        if self._subscribers.get(consumer_id) is subscriber:
+            del self._subscribers[consumer_id]
+        subscriber.lane.close()
+        subscriber.scope.cancel(reason=f"consumer {consumer_id}: {reason}")
 
     async def _run_consumer(
         self, subscriber: _Subscriber, *, task_status: trio.TaskStatus[None]
@@ -242,9 +257,12 @@ class Pipeline:
             KeyError: no such consumer.
         """
         subscriber = self._subscribers.pop(consumer_id)
-        version = self.routing.remove(consumer_id)
-        subscriber.lane.close()
-        subscriber.scope.cancel(reason=f"consumer {consumer_id} unsubscribed")
+        # A consumer whose subscribe is still starting has no route yet.
+        if self.routing.subscription(consumer_id) is None:
+            version = self.routing.version
+        else:
+            version = self.routing.remove(consumer_id)
+        self._discard(consumer_id, subscriber, "unsubscribed")
         await subscriber.finished.wait()
         return version
 

@@ -113,12 +113,18 @@ class Dispatcher:
                 continue
             event.routing_version = version
             event.emit_ts = clock()
-            if not event.event_id & SPREAD_SAMPLE_MASK:
-                self.spread.expect(event.event_id, count)
+            # Read now: once in a lane the event may be replaced or recycled (and in debug
+            # mode poisoned), so nothing below may touch it.
+            event_id, ingest_ts = event.event_id, event.ingest_ts
+            if not event_id & SPREAD_SAMPLE_MASK:
+                self.spread.expect(event_id, count)
             if count == 1:
                 lanes[0].put(event)
             elif count - 1 > pool.available():
                 await self._fan_out_waiting(event, lanes)
+                # The routing may have changed while we waited; later events are routed
+                # by the current table, so they must carry its version.
+                version = self.routing.version
             else:
                 # Duplicates first: a lane may replace or recycle the original once it has it.
                 first, *others = lanes
@@ -128,8 +134,8 @@ class Dispatcher:
             self._deliveries += count
             if count > self._max_subscribers:
                 self._max_subscribers = count
-            if not event.event_id & mask:
-                self._to_last_lane.record(clock() - event.ingest_ts)
+            if not event_id & mask:
+                self._to_last_lane.record(clock() - ingest_ts)
 
     async def _fan_out_waiting(self, event: Event, lanes: tuple[Lane, ...]) -> None:
         """The pool is short: wait for each duplicate (its policy applies past max_wait)."""

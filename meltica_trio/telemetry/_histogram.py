@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 import attrs
@@ -54,7 +55,9 @@ class LatencyHistogram:
             shift = ns.bit_length() - _SUB_BITS - 1
             self._counts[((shift + 1) << _SUB_BITS) + (ns >> shift) - _SUB] += 1
         else:
-            self._counts[ns if ns > 0 else 0] += 1
+            if ns < 0:
+                ns = 0  # a clock stepped back: a zero duration, in the mean and max too
+            self._counts[ns] += 1
         self._count += 1
         self._total += ns
         if ns > self._max:
@@ -64,7 +67,10 @@ class LatencyHistogram:
         """The bucket upper bound below which ``fraction`` of the samples lie (0 if none)."""
         if not self._count:
             return 0
-        rank = max(1, round(fraction * self._count))
+        # Nearest rank: the smallest sample with at least ``fraction`` of all at or below it.
+        # (round() would give p50 of five samples as the second; rounding first to 9 places
+        # keeps float noise such as 0.07 * 100 == 7.000000000000001 from adding a rank.)
+        rank = max(1, math.ceil(round(fraction * self._count, 9)))
         seen = 0
         for index, count in enumerate(self._counts):
             seen += count
