@@ -5,6 +5,7 @@ The public API is re-exported here; everything else is an implementation detail.
 
 from ._config import PipelineConfig
 from ._errors import (
+    CommandRefusedError,
     ConfigError,
     ConsumerExistsError,
     DecodeError,
@@ -17,7 +18,21 @@ from ._errors import (
     UseAfterRecycleError,
 )
 from ._pipeline import Pipeline, PipelineStatistics, open_pipeline
-from .bus import LaneStatistics
+from .bus import (
+    CancelOrder,
+    ConfigureMerge,
+    ControlReply,
+    ControlStatistics,
+    FlipRouting,
+    LaneStatistics,
+    QueryOrder,
+    SetTradingSwitch,
+    StageRouting,
+    SubmitOrder,
+    Subscribe,
+    SubscribeMerged,
+    Unsubscribe,
+)
 from .consumers import ConsumerContext, ConsumerStatistics, Handler
 from .dispatcher import FanoutStatistics, OrderingStatistics, Subscription
 from .events import (
@@ -50,6 +65,7 @@ from .lifecycle import (
     Recycler,
     RecyclerStatistics,
 )
+from .orchestrator import MergeRule, MergeStatistics
 from .telemetry import DeadLetter, DeadLetterStatistics, LatencySummary
 
 __version__ = "0.1.0"
@@ -59,12 +75,17 @@ __all__ = [
     "BookSnapshot",
     "BookState",
     "BookStatus",
+    "CancelOrder",
+    "CommandRefusedError",
     "ConfigError",
+    "ConfigureMerge",
     "ConsumerContext",
     "ConsumerExistsError",
     "ConsumerStatistics",
     "ControlAck",
+    "ControlReply",
     "ControlResult",
+    "ControlStatistics",
     "DeadLetter",
     "DeadLetterStatistics",
     "DecodeError",
@@ -75,6 +96,7 @@ __all__ = [
     "ExecReport",
     "Exhaustion",
     "FanoutStatistics",
+    "FlipRouting",
     "ForeignObjectError",
     "Handler",
     "Kind",
@@ -85,6 +107,8 @@ __all__ = [
     "Lease",
     "LifecycleError",
     "MelticaError",
+    "MergeRule",
+    "MergeStatistics",
     "MergedTopOfBook",
     "OrderState",
     "OrderingStatistics",
@@ -94,12 +118,19 @@ __all__ = [
     "PipelineStatistics",
     "PoolExhausted",
     "PoolStatistics",
+    "QueryOrder",
     "Recycler",
     "RecyclerStatistics",
+    "SetTradingSwitch",
     "Side",
+    "StageRouting",
+    "SubmitOrder",
+    "Subscribe",
+    "SubscribeMerged",
     "Subscription",
     "Ticker",
     "Trade",
+    "Unsubscribe",
     "UseAfterRecycleError",
     "VenueTop",
     "decode_event",

@@ -10,7 +10,9 @@ import attrs
 
 from meltica_trio import _defaults as d
 from meltica_trio._errors import ConfigError
+from meltica_trio.bus import instrument_problem
 from meltica_trio.lifecycle import Exhaustion
+from meltica_trio.orchestrator import MergeRule
 
 
 def _number(attribute: attrs.Attribute[Any], value: object) -> None:
@@ -63,6 +65,33 @@ def _exhaustion(value: object) -> Exhaustion:
         ) from None
 
 
+def _instruments(value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
+        raise ConfigError("instruments", f"must be a list of instruments, got {value!r}")
+    for instrument in value:
+        problem = instrument_problem(instrument)
+        if problem is not None:
+            raise ConfigError("instruments", problem)
+    return tuple(sorted(value))
+
+
+def _merges(value: object) -> tuple[MergeRule, ...]:
+    if not isinstance(value, list | tuple):
+        raise ConfigError("merges", f"must be a list of merge rules, got {value!r}")
+    rules = []
+    for item in value:
+        if isinstance(item, MergeRule):
+            rules.append(item)
+        elif isinstance(item, dict):
+            try:
+                rules.append(MergeRule(**item))
+            except TypeError as exc:
+                raise ConfigError("merges", str(exc)) from exc
+        else:
+            raise ConfigError("merges", f"a merge rule is a table, got {item!r}")
+    return tuple(rules)
+
+
 @attrs.frozen(kw_only=True)
 class PipelineConfig:
     """Everything :func:`~meltica_trio.open_pipeline` needs to know; every field has a default.
@@ -82,6 +111,9 @@ class PipelineConfig:
         stream_idle_ttl: seconds without events before a stream's ordering state goes.
         dlq_capacity: dead letters kept.
         debug: poison recycled envelopes and raise on any lease misuse (tests, development).
+        instruments: the instruments subscriptions may name (with those providers
+            declare); empty means any well-formed instrument.
+        merges: merge rules the orchestrator starts with (``[[merges]]`` tables in TOML).
     """
 
     intake_capacity: int = attrs.field(default=d.INTAKE_CAPACITY, validator=_positive_int)
@@ -94,6 +126,8 @@ class PipelineConfig:
     stream_idle_ttl: float = attrs.field(default=d.STREAM_IDLE_TTL, validator=_positive)
     dlq_capacity: int = attrs.field(default=10_000, validator=_positive_int)
     debug: bool = attrs.field(default=False, validator=_boolean)
+    instruments: tuple[str, ...] = attrs.field(default=(), converter=_instruments)
+    merges: tuple[MergeRule, ...] = attrs.field(default=(), converter=_merges)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> PipelineConfig:

@@ -9,6 +9,7 @@ so ``except ValueError`` keeps working for callers who do not know this library:
     ├── DecodeError(MelticaError, ValueError)       bytes that are not a valid event
     ├── PipelineClosedError(..., RuntimeError)      publish/subscribe after the block ended
     ├── ConsumerExistsError(..., ValueError)        a consumer id taken by another function
+    ├── CommandRefusedError                         the control plane refused a command
     └── LifecycleError(MelticaError, RuntimeError)  misuse of a pooled object
         ├── PoolExhausted                           no object within the deadline
         ├── UseAfterRecycleError                    touched after going back (debug)
@@ -24,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "CommandRefusedError",
     "ConfigError",
     "ConsumerExistsError",
     "DecodeError",
@@ -69,6 +71,20 @@ class ConsumerExistsError(MelticaError, ValueError):
     def __init__(self, consumer_id: str) -> None:
         self.consumer_id = consumer_id
         super().__init__(f"consumer {consumer_id!r} is already subscribed with another function")
+
+
+class CommandRefusedError(MelticaError):
+    """A convenience method's command was refused by the control plane.
+
+    Attributes:
+        command: the command's name (``"subscribe"``).
+        reason: why it was refused.
+    """
+
+    def __init__(self, command: str, reason: str) -> None:
+        self.command = command
+        self.reason = reason
+        super().__init__(f"{command} refused: {reason}")
 
 
 class DecodeError(MelticaError, ValueError):

@@ -1,4 +1,4 @@
-"""``open_pipeline``: the nursery that owns the dispatcher, the lanes and the consumers."""
+"""``open_pipeline``: the nursery that owns the dispatcher, the control bus and the consumers."""
 
 from __future__ import annotations
 
@@ -13,25 +13,48 @@ import trio
 
 from meltica_trio._config import PipelineConfig
 from meltica_trio._defaults import IDLE_POLL
-from meltica_trio._errors import ConsumerExistsError, PipelineClosedError, PoolExhausted
-from meltica_trio.bus import Lane, LaneStatistics
-from meltica_trio.consumers import ConsumerRuntime, ConsumerStatistics, Handler
+from meltica_trio._errors import (
+    CommandRefusedError,
+    ConsumerExistsError,
+    PipelineClosedError,
+    PoolExhausted,
+)
+from meltica_trio.bus import (
+    ControlBus,
+    ControlStatistics,
+    LaneStatistics,
+    SetTradingSwitch,
+    Subscribe,
+    Unsubscribe,
+)
+from meltica_trio.bus._client import ControlClient
+from meltica_trio.bus._commands import (
+    ConfigureMerge,
+    FlipRouting,
+    StageRouting,
+    SubscribeMerged,
+)
+from meltica_trio.consumers import ConsumerRegistry, ConsumerStatistics, Handler
 from meltica_trio.dispatcher import (
     Dispatcher,
     FanoutStatistics,
     Orderer,
     OrderingStatistics,
+    RoutingControl,
     RoutingTable,
-    Subscription,
 )
-from meltica_trio.events import Event, Kind, Payload
+from meltica_trio.events import ControlAck, ControlResult, Event, Kind, Payload
 from meltica_trio.lifecycle import EventPool, PoolStatistics, Recycler
+from meltica_trio.orchestrator import MergeControl, Merger, MergeStatistics
 from meltica_trio.telemetry import DeadLetterQueue, DeadLetterStatistics
 
 log = logging.getLogger(__name__)
 
 ResyncListener = Callable[[str, str], None]
 """Told (instrument, reason) when the pipeline needs a fresh book from a provider."""
+
+_CONTROL_ACK = Kind.CONTROL_ACK
+_CONTROL_RESULT = Kind.CONTROL_RESULT
 
 
 @attrs.frozen(kw_only=True)
@@ -48,33 +71,61 @@ class PipelineStatistics:
     pool: PoolStatistics
     double_puts: int
     dlq: DeadLetterStatistics
-
-
-@attrs.define(eq=False)
-class _Subscriber:
-    lane: Lane
-    runtime: ConsumerRuntime
-    scope: trio.CancelScope
-    finished: trio.Event
+    control: ControlStatistics
+    merge: MergeStatistics
 
 
 @attrs.define(eq=False)
 class Pipeline:
-    """A running pipeline; get one from :func:`open_pipeline`, never build it directly."""
+    """A running pipeline; get one from :func:`open_pipeline`, never build it directly.
+
+    Attributes:
+        config: the settings it runs with.
+        recycler: takes every envelope back (use it for events you do not publish).
+        pool: lends the pipeline's envelopes.
+        routing: the routing table (read it; change it through ``control``).
+        merger: the orchestrator's windowed merge.
+        dlq: what consumers failed on.
+        control: send commands and get both answers (``await pipe.control.subscribe(...)``).
+    """
 
     config: PipelineConfig
     recycler: Recycler
     pool: EventPool[Event]
     routing: RoutingTable
+    merger: Merger
     dlq: DeadLetterQueue
     wall_clock: Callable[[], int]
     _nursery: trio.Nursery
     _intake: trio.MemorySendChannel[Event]
     _dispatcher: Dispatcher
-    _subscribers: dict[str, _Subscriber] = attrs.field(init=False, factory=dict)
+    _bus: ControlBus
+    _event_ids: Iterator[int]
+    control: ControlClient = attrs.field(init=False)
+    _consumers: ConsumerRegistry = attrs.field(init=False)
     _resync: dict[str, ResyncListener] = attrs.field(init=False, factory=dict)
-    _event_ids: Iterator[int] = attrs.field(init=False, factory=lambda: itertools.count(1))
+    _declared: set[str] = attrs.field(init=False, factory=set)
     _closed: bool = attrs.field(init=False, default=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.control = ControlClient(self._bus)
+        self._consumers = ConsumerRegistry(
+            self.recycler,
+            self.dlq,
+            self.wall_clock,
+            self._book_lost,
+            self._dispatcher.spread.started,
+            self._bus,
+            self._deliver_answer,
+        )
+        merges = MergeControl(self.merger)
+        routing = RoutingControl(
+            self.routing, self._consumers.get, self._instrument_universe, merges.merged_problem
+        )
+        for command in (Subscribe, Unsubscribe, SubscribeMerged, StageRouting, FlipRouting):
+            self._bus.register(command, routing)
+        self._bus.register(SetTradingSwitch, self._consumers)
+        self._bus.register(ConfigureMerge, merges)
 
     # -- sources ------------------------------------------------------------------
 
@@ -179,74 +230,39 @@ class Pipeline:
         providers: Iterable[str] | str | None = None,
         lane_capacity: int | None = None,
     ) -> int:
-        """Start delivering matching events to ``fn(event, ctx)``; returns the routing version.
+        """Register ``fn(event, ctx)`` (if new) and subscribe it; returns the routing version.
 
-        ``None`` for a filter means every value. Subscribing an existing consumer
+        ``None`` for a filter means every value. The subscription goes through the
+        control bus like any Subscribe command; subscribing an existing consumer
         with the same function replaces its filters (idempotent); its lane and task
         stay.
 
         Raises:
             ConsumerExistsError: the id is subscribed with another function.
+            CommandRefusedError: the control plane refused the subscription (an
+                unknown instrument, say); a consumer registered by this call is
+                removed again.
             PipelineClosedError: the pipeline has shut down.
             ValueError: an unknown kind, or a ``lane_capacity`` below 1.
         """
         if self._closed:
             raise PipelineClosedError("the pipeline is closed")
-        subscription = Subscription(
+        command = Subscribe(
             consumer_id=consumer_id, instruments=instruments, kinds=kinds, providers=providers
         )
-        existing = self._subscribers.get(consumer_id)
-        if existing is not None:
+        existing = self._consumers.get(consumer_id)
+        if existing is not None and existing.fn != fn:
             # ==, not `is`: each `obj.method` access builds a new (equal) bound method.
-            if existing.runtime.fn != fn:
-                raise ConsumerExistsError(consumer_id)
-            return self.routing.set(subscription, existing.lane)
-        lane = Lane(
-            consumer_id,
-            self.config.lane_capacity if lane_capacity is None else lane_capacity,
-            self.recycler,
-            on_book_lost=self._book_lost,
-            wall_clock=self.wall_clock,
-        )
-        runtime = ConsumerRuntime(
-            consumer_id,
-            fn,
-            lane,
-            self.recycler,
-            self.dlq,
-            self.wall_clock,
-            on_start=self._dispatcher.spread.started,
-        )
-        subscriber = _Subscriber(lane, runtime, trio.CancelScope(), trio.Event())
-        self._subscribers[consumer_id] = subscriber
-        try:
-            await self._nursery.start(self._run_consumer, subscriber)
-        except BaseException:
-            # Cancelled while starting: leave no half-made consumer behind (a later
-            # subscribe would route to a lane that nobody drains).
-            self._discard(consumer_id, subscriber, "its subscribe was cancelled")
-            raise
-        if self._subscribers.get(consumer_id) is not subscriber:
-            return self.routing.version  # unsubscribed while it was starting
-        return self.routing.set(subscription, lane)
-
-    def _discard(self, consumer_id: str, subscriber: _Subscriber, reason: str) -> None:
-        if self._subscribers.get(consumer_id) is subscriber:
-            del self._subscribers[consumer_id]
-        subscriber.lane.close()
-        subscriber.scope.cancel(reason=f"consumer {consumer_id}: {reason}")
-
-    async def _run_consumer(
-        self, subscriber: _Subscriber, *, task_status: trio.TaskStatus[None]
-    ) -> None:
-        try:
-            with subscriber.scope:
-                await subscriber.runtime.serve(task_status=task_status)
-        finally:
-            subscriber.finished.set()
-
-    def _book_lost(self, provider: str, instrument: str) -> None:
-        self._request_resync(provider, instrument, "a subscriber's lane dropped a book delta")
+            raise ConsumerExistsError(consumer_id)
+        if existing is None:
+            capacity = self.config.lane_capacity if lane_capacity is None else lane_capacity
+            existing = await self._consumers.start(self._nursery, consumer_id, fn, capacity)
+        reply = await self._bus.request(command)
+        if not reply.result.ok:
+            if reply.ack.accepted is False and self._consumers.get(consumer_id) is existing:
+                self._consumers.stop(consumer_id, existing, "its subscription was refused")
+            raise CommandRefusedError(reply.result.command, reply.result.reason or "refused")
+        return self.routing.version
 
     async def unsubscribe(self, consumer_id: str) -> int:
         """Stop a consumer: no more routing, its queue recycled, its task ended.
@@ -256,32 +272,57 @@ class Pipeline:
         Raises:
             KeyError: no such consumer.
         """
-        subscriber = self._subscribers.pop(consumer_id)
-        # A consumer whose subscribe is still starting has no route yet.
-        if self.routing.subscription(consumer_id) is None:
-            version = self.routing.version
-        else:
-            version = self.routing.remove(consumer_id)
-        self._discard(consumer_id, subscriber, "unsubscribed")
-        await subscriber.finished.wait()
-        return version
+        consumer = self._consumers.get(consumer_id)
+        if consumer is None:
+            raise KeyError(consumer_id)
+        await self._bus.request(Unsubscribe(consumer_id=consumer_id))
+        self._consumers.stop(consumer_id, consumer, "unsubscribed")
+        await consumer.finished.wait()
+        return self.routing.version
+
+    def declare_instruments(self, provider: str, instruments: Iterable[str]) -> None:
+        """Add ``provider``'s instruments to those subscriptions may name."""
+        self._declared.update(instruments)
+
+    def _instrument_universe(self) -> frozenset[str] | None:
+        universe = self._declared.union(self.config.instruments)
+        return frozenset(universe) if universe else None
+
+    def _book_lost(self, provider: str, instrument: str) -> None:
+        self._request_resync(provider, instrument, "a subscriber's lane dropped a book delta")
+
+    def _deliver_answer(self, consumer_id: str, answer: ControlAck | ControlResult) -> None:
+        """Put a control answer in the consumer's lane (critical: never dropped)."""
+        consumer = self._consumers.get(consumer_id)
+        if consumer is None:
+            return
+        event = self.pool.acquire_or_allocate()
+        event.event_id = next(self._event_ids)
+        event.kind = _CONTROL_ACK if isinstance(answer, ControlAck) else _CONTROL_RESULT
+        event.provider = "control"
+        event.payload = answer
+        event.ingest_ts = event.emit_ts = self.wall_clock()
+        event.routing_version = self.routing.version
+        consumer.lane.put(event)
 
     # -- observing ----------------------------------------------------------------
 
     def statistics(self) -> PipelineStatistics:
         """A snapshot of every component."""
-        subscribers = list(self._subscribers.values())
+        consumers = list(self._consumers)
         return PipelineStatistics(
             routing_version=self.routing.version,
-            subscribers=len(subscribers),
+            subscribers=len(consumers),
             intake_depth=self._intake.statistics().current_buffer_used,
             ordering=self._dispatcher.orderer.statistics(),
             fanout=self._dispatcher.statistics(),
-            lanes=tuple(s.lane.statistics() for s in subscribers),
-            consumers=tuple(s.runtime.statistics() for s in subscribers),
+            lanes=tuple(c.lane.statistics() for c in consumers),
+            consumers=tuple(c.runtime.statistics() for c in consumers),
             pool=self.pool.statistics(),
             double_puts=self.recycler.statistics().double_puts,
             dlq=self.dlq.statistics(),
+            control=self._bus.statistics(),
+            merge=self.merger.statistics(),
         )
 
     async def wait_idle(self) -> None:
@@ -298,8 +339,8 @@ class Pipeline:
         """After every task has ended: recycle what the lanes still hold."""
         self._closed = True
         self._intake.close()
-        for subscriber in self._subscribers.values():
-            subscriber.lane.close()
+        self._bus.close()
+        self._consumers.close_all()
 
 
 @asynccontextmanager
@@ -332,11 +373,17 @@ async def open_pipeline(
     )
     send, receive = trio.open_memory_channel[Event](config.intake_capacity)
     routing = RoutingTable()
+    event_ids = itertools.count(1)
+    merger = Merger(pool, recycler, config.merges, next_event_id=event_ids.__next__)
     pipeline: Pipeline | None = None
 
     def report_gap(provider: str, instrument: str, reason: str) -> None:
         if pipeline is not None:
             pipeline._request_resync(provider, instrument, reason)
+
+    def deliver(consumer_id: str, answer: ControlAck | ControlResult) -> None:
+        if pipeline is not None:
+            pipeline._deliver_answer(consumer_id, answer)
 
     orderer = Orderer(
         recycler,
@@ -345,7 +392,8 @@ async def open_pipeline(
         max_lateness=config.max_lateness,
         idle_ttl=config.stream_idle_ttl,
     )
-    dispatcher = Dispatcher(receive, pool, recycler, routing, orderer, wall_clock)
+    dispatcher = Dispatcher(receive, pool, recycler, routing, orderer, merger, wall_clock)
+    bus = ControlBus(deliver, lambda: routing.version)
     try:
         async with trio.open_nursery() as nursery:
             pipeline = Pipeline(
@@ -353,13 +401,17 @@ async def open_pipeline(
                 recycler,
                 pool,
                 routing,
+                merger,
                 DeadLetterQueue(config.dlq_capacity),
                 wall_clock,
                 nursery,
                 send,
                 dispatcher,
+                bus,
+                event_ids,
             )
             await nursery.start(dispatcher.serve)
+            await nursery.start(bus.serve)
             try:
                 yield pipeline
             finally:

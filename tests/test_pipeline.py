@@ -16,6 +16,7 @@ import trio.testing
 from meltica_trio import (
     BookDelta,
     BookSnapshot,
+    CommandRefusedError,
     ConsumerContext,
     ConsumerExistsError,
     Event,
@@ -665,13 +666,23 @@ async def test_a_subscribe_cancelled_while_starting_leaves_no_consumer_behind() 
 
 async def test_unsubscribing_a_consumer_whose_subscribe_is_still_starting_stops_it() -> None:
     recorder = Recorder()
+    refused: list[CommandRefusedError] = []
+
+    async def subscribe() -> None:
+        try:
+            await pipe.subscribe("r", recorder)
+        except CommandRefusedError as exc:
+            refused.append(exc)
+
     async with _open() as pipe:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(pipe.subscribe, "r", recorder)
+            nursery.start_soon(subscribe)
             while not pipe.statistics().subscribers:
                 await trio.lowlevel.checkpoint()
             assert pipe.routing.subscription("r") is None  # not routed yet
             version = await pipe.unsubscribe("r")
+        # The unsubscribe won the race: the subscription is refused, not half made.
+        assert [exc.reason for exc in refused] == ["unknown consumer 'r'"]
         assert version == pipe.statistics().routing_version
         assert pipe.statistics().subscribers == 0
         assert len(pipe.routing) == 0  # the finished subscribe did not route it after all

@@ -1,5 +1,14 @@
 """The consumer runtime: plain functions of (event, context), wrapped and isolated."""
 
-from ._runtime import ConsumerContext, ConsumerRuntime, ConsumerStatistics, Handler
+from ._context import ConsumerContext
+from ._registry import Consumer, ConsumerRegistry
+from ._runtime import ConsumerRuntime, ConsumerStatistics, Handler
 
-__all__ = ["ConsumerContext", "ConsumerRuntime", "ConsumerStatistics", "Handler"]
+__all__ = [
+    "Consumer",
+    "ConsumerContext",
+    "ConsumerRegistry",
+    "ConsumerRuntime",
+    "ConsumerStatistics",
+    "Handler",
+]

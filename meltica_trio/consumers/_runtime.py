@@ -17,18 +17,9 @@ from meltica_trio.events import CRITICAL_KINDS, Event
 from meltica_trio.lifecycle import Recycler
 from meltica_trio.telemetry import DeadLetterQueue, LatencyHistogram, LatencySummary
 
+from ._context import ConsumerContext
+
 log = logging.getLogger(__name__)
-
-
-@attrs.define(eq=False)
-class ConsumerContext:
-    """What a consumer function gets besides the event.
-
-    Attributes:
-        consumer_id: the subscriber's id.
-    """
-
-    consumer_id: str
 
 
 Handler: TypeAlias = Callable[[Event, ConsumerContext], Awaitable[None] | None]
@@ -81,10 +72,10 @@ class ConsumerRuntime:
     recycler: Recycler
     dlq: DeadLetterQueue
     wall_clock: Callable[[], int]
-    on_start: Callable[[Event, int], None] | None = None
+    context: ConsumerContext = attrs.field(kw_only=True)
+    on_start: Callable[[Event, int], None] | None = attrs.field(default=None, kw_only=True)
     """Told when the function starts on a sampled event (for the fan-out spread)."""
-    min_version: int = 0
-    context: ConsumerContext = attrs.field(init=False)
+    min_version: int = attrs.field(default=0, kw_only=True)
     _is_async: bool = attrs.field(init=False)
     _handled: int = attrs.field(init=False, default=0)
     _failed: int = attrs.field(init=False, default=0)
@@ -93,8 +84,11 @@ class ConsumerRuntime:
     _handler: LatencyHistogram = attrs.field(init=False, factory=LatencyHistogram)
     busy: bool = attrs.field(init=False, default=False)
 
+    @context.default
+    def _bare_context(self) -> ConsumerContext:
+        return ConsumerContext(self.consumer_id)
+
     def __attrs_post_init__(self) -> None:
-        self.context = ConsumerContext(self.consumer_id)
         self._is_async = is_async_handler(self.fn)
 
     async def serve(

@@ -17,6 +17,7 @@ from meltica_trio._defaults import (
 from meltica_trio.bus import Lane
 from meltica_trio.events import Event
 from meltica_trio.lifecycle import EventPool, Recycler
+from meltica_trio.orchestrator import Merger
 from meltica_trio.telemetry import LatencyHistogram
 
 from ._fanout import FanoutStatistics, SpreadTracker
@@ -40,6 +41,7 @@ class Dispatcher:
         recycler: takes back what the dispatcher drops.
         routing: the routing table.
         orderer: the ordering stage.
+        merger: the orchestrator's windowed merge, fed every released event.
         wall_clock: ns since the epoch, for ``emit_ts`` and fan-out timings.
     """
 
@@ -48,6 +50,7 @@ class Dispatcher:
     recycler: Recycler
     routing: RoutingTable
     orderer: Orderer
+    merger: Merger
     wall_clock: Callable[[], int]
     spread: SpreadTracker = attrs.field(init=False, factory=SpreadTracker)
     busy: bool = attrs.field(init=False, default=False)
@@ -75,10 +78,10 @@ class Dispatcher:
                 self._recycle_leftovers()
 
     async def _loop(self) -> None:
-        intake, orderer, released = self.intake, self.orderer, self._released
+        intake, orderer, merger, released = self.intake, self.orderer, self.merger, self._released
         keep = released.append
         while True:
-            with trio.move_on_at(orderer.next_deadline()):
+            with trio.move_on_at(min(orderer.next_deadline(), merger.next_deadline())):
                 try:
                     event = await intake.receive()
                 except trio.EndOfChannel:
@@ -92,18 +95,26 @@ class Dispatcher:
                     except (trio.WouldBlock, trio.EndOfChannel):
                         break
                     orderer.admit(event, now, keep)
-            orderer.expire(trio.current_time(), keep)
+            now = trio.current_time()
+            orderer.expire(now, keep)
+            merger.expire(now, keep)
             if released:
-                await self._fan_out(released)
+                await self._fan_out(released, now)
             self.busy = False
 
-    async def _fan_out(self, events: deque[Event]) -> None:
-        """Fan out and consume ``events``; each leaves the deque as it is handled."""
+    async def _fan_out(self, events: deque[Event], now: float) -> None:
+        """Fan out and consume ``events``; each leaves the deque as it is handled.
+
+        Each event is offered to the merger first; a merged event it completes joins
+        the end of ``events`` and is fanned out in the same pass.
+        """
         lanes_for, version, pool = self.routing.lanes_for, self.routing.version, self.pool
         clock, duplicate = self.wall_clock, pool.duplicate_nowait
         mask = 0 if len(events) <= LATENCY_EXACT_BATCH else LATENCY_SAMPLE_MASK
+        offer, merged = self.merger.offer, events.append
         while events:
             event = events.popleft()
+            offer(event, now, merged)
             lanes = lanes_for(event.provider, event.instrument, event.kind)
             count = len(lanes)
             self._events += 1
@@ -152,6 +163,7 @@ class Dispatcher:
         lanes[0].put(event)
 
     def _recycle_leftovers(self) -> None:
+        self.merger.drain()
         leftovers = [*self._released, *self.orderer.drain()]
         self._released.clear()
         while True:

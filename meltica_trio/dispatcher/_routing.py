@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Final
 
 import attrs
 
 from meltica_trio.bus import Lane
 from meltica_trio.events import Kind
+
+_MERGED: Final = Kind.MERGED
 
 
 def _frozen(values: Iterable[str] | None) -> frozenset[str] | None:
@@ -15,6 +18,10 @@ def _frozen(values: Iterable[str] | None) -> frozenset[str] | None:
         return None
     if isinstance(values, str):
         return frozenset((values,))
+    return frozenset(values)
+
+
+def _frozen_set(values: Iterable[str]) -> frozenset[str]:
     return frozenset(values)
 
 
@@ -35,15 +42,20 @@ class Subscription:
         instruments: canonical instruments (``"BTC-USDT"``), or None for all.
         kinds: event kinds, or None for all.
         providers: provider names, or None for all.
+        merged: instruments whose merged (cross-venue) view the consumer also gets,
+            whatever the filters above say.
     """
 
     consumer_id: str
     instruments: frozenset[str] | None = attrs.field(default=None, converter=_frozen)
     kinds: frozenset[Kind] | None = attrs.field(default=None, converter=_frozen_kinds)
     providers: frozenset[str] | None = attrs.field(default=None, converter=_frozen)
+    merged: frozenset[str] = attrs.field(default=frozenset(), converter=_frozen_set)
 
     def matches(self, provider: str, instrument: str, kind: Kind) -> bool:
         """Whether an event with these coordinates is for this subscriber."""
+        if kind is _MERGED and instrument in self.merged:
+            return True
         return (
             (self.kinds is None or kind in self.kinds)
             and (self.instruments is None or instrument in self.instruments)
@@ -62,6 +74,7 @@ class RoutingTable:
 
     _routes: dict[str, tuple[Subscription, Lane]] = attrs.field(init=False, factory=dict)
     _cache: dict[tuple[str, str, Kind], tuple[Lane, ...]] = attrs.field(init=False, factory=dict)
+    _staged: dict[str, tuple[Subscription, Lane] | None] = attrs.field(init=False, factory=dict)
     version: int = attrs.field(init=False, default=1)
 
     def set(self, subscription: Subscription, lane: Lane) -> int:
@@ -82,6 +95,34 @@ class RoutingTable:
         self._cache.clear()
         self.version += 1
         return self.version
+
+    def stage(self, consumer_id: str, route: tuple[Subscription, Lane] | None) -> None:
+        """Stage a change (``None`` removes the consumer) for the next :meth:`flip`.
+
+        Staged changes accumulate until the flip; a later change to the same
+        consumer replaces an earlier one.
+        """
+        self._staged[consumer_id] = route
+
+    @property
+    def staged(self) -> int:
+        """How many consumers the next flip changes."""
+        return len(self._staged)
+
+    def flip(self) -> tuple[int, frozenset[str]]:
+        """Apply every staged change at once as one new version.
+
+        Returns:
+            The new version and the consumers whose routes changed.
+        """
+        for consumer_id, route in self._staged.items():
+            if route is None:
+                self._routes.pop(consumer_id, None)
+            else:
+                self._routes[consumer_id] = route
+        affected = frozenset(self._staged)
+        self._staged.clear()
+        return self._changed(), affected
 
     def lanes_for(self, provider: str, instrument: str, kind: Kind) -> tuple[Lane, ...]:
         """The lanes an event with these coordinates goes to (cached)."""

@@ -213,6 +213,17 @@ class EventPool(Generic[P]):
             raise
         return obj
 
+    def acquire_or_allocate(self) -> P:
+        """Lend an object now: from the pool, or from the heap when it is empty.
+
+        For paths that may neither wait nor fail (a critical answer that must be
+        delivered); a heap object counts as a heap fallback whatever the policy.
+        """
+        try:
+            return self.acquire_nowait()
+        except trio.WouldBlock:
+            return self._heap.lend()
+
     def available(self) -> int:
         """How many more objects can be lent right now without waiting."""
         return self.capacity - (self._acquired - self._recycled)

@@ -1,5 +1,6 @@
 """The orchestrator: the windowed merge of one key across venues (DESIGN.md section 5)."""
 
+from ._control import MergeControl
 from ._merger import Emit, Merger
 from ._rule import MERGEABLE_KINDS, MERGED_PROVIDER, MergeRule, RuleKey
 from ._statistics import MergeStatistics
@@ -9,6 +10,7 @@ __all__ = [
     "MERGEABLE_KINDS",
     "MERGED_PROVIDER",
     "Emit",
+    "MergeControl",
     "MergeRule",
     "MergeStatistics",
     "Merger",
