@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck pytest bench clean
+.PHONY: demo test lint typecheck pytest bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_lifecycle.py
+	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_books.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/bench_lifecycle.py --quick
+	$(BIN)/python bench/bench_pipeline.py --quick
+	$(BIN)/python bench/bench_books.py --quick
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage

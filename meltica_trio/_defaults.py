@@ -28,8 +28,13 @@ INTAKE_CAPACITY: Final = 4096
 LANE_CAPACITY: Final = 1024
 """Non-critical events a subscriber's lane holds before dropping the oldest (~1 s at 1k/s)."""
 
-DISPATCH_BATCH: Final = 512
-"""Events the dispatcher takes from the intake per wake-up before yielding to others."""
+DISPATCH_BATCH: Final = 256
+"""Events the dispatcher takes from the intake per wake-up before yielding to others.
+
+A burst can put a few batches in a lane before its consumer runs (trio's scheduler
+order is random), so lanes should hold several: 256 keeps bursts inside the default
+lane of 1024, at about 1% more work per delivery than 512 (2.5% for 128), measured
+with callgrind on a 10-subscriber burst."""
 
 REORDER_WINDOW: Final = 64
 """Events a stream holds while waiting for a sequence hole to fill."""

@@ -254,12 +254,19 @@ class Pipeline:
         if existing is not None and existing.fn != fn:
             # ==, not `is`: each `obj.method` access builds a new (equal) bound method.
             raise ConsumerExistsError(consumer_id)
+        started = existing is None
         if existing is None:
             capacity = self.config.lane_capacity if lane_capacity is None else lane_capacity
             existing = await self._consumers.start(self._nursery, consumer_id, fn, capacity)
         reply = await self._bus.request(command)
         if not reply.result.ok:
-            if reply.ack.accepted is False and self._consumers.get(consumer_id) is existing:
+            # Only a consumer this call registered goes: a refused change of filters
+            # leaves a running consumer as it was.
+            if (
+                started
+                and reply.ack.accepted is False
+                and self._consumers.get(consumer_id) is existing
+            ):
                 self._consumers.stop(consumer_id, existing, "its subscription was refused")
             raise CommandRefusedError(reply.result.command, reply.result.reason or "refused")
         return self.routing.version
@@ -275,8 +282,11 @@ class Pipeline:
         consumer = self._consumers.get(consumer_id)
         if consumer is None:
             raise KeyError(consumer_id)
-        await self._bus.request(Unsubscribe(consumer_id=consumer_id))
+        # Stopped first, so a Subscribe of its still in flight is refused ("unknown
+        # consumer") rather than handled between this Unsubscribe and the stop,
+        # which would leave a route to a closed lane.
         self._consumers.stop(consumer_id, consumer, "unsubscribed")
+        await self._bus.request(Unsubscribe(consumer_id=consumer_id))
         await consumer.finished.wait()
         return self.routing.version
 

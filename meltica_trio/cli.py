@@ -8,10 +8,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
+import orjson
 import trio
 
 from meltica_trio import __version__
 from meltica_trio._demo import print_summary, run_demo, write_summary
+from meltica_trio._errors import DecodeError
+from meltica_trio.events import BookState
+from meltica_trio.providers import format_replay_summary, replay_capture
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +28,30 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=int, default=8000, help="events/s over all sources")
     demo.add_argument("--debug", action="store_true", help="poison recycled envelopes")
     demo.add_argument("--summary-json", metavar="PATH", help="also write the summary as JSON")
+    replay = commands.add_parser(
+        "replay", help="replay a capture through the venue adapter and book assembler"
+    )
+    replay.add_argument("capture", help="a capture file (JSONL, see shared/fixtures/README.md)")
+    replay.add_argument("--venue", required=True, choices=("binance", "okx"))
+    replay.add_argument("--depth", type=int, default=5, help="levels per side to report")
+    replay.add_argument("--books-json", metavar="PATH", help="write every book's state as JSON")
     return parser
+
+
+def _replay(args: argparse.Namespace) -> int:
+    """Replay a capture; 0 when every book ends LIVE and nothing failed to decode."""
+    try:
+        result = replay_capture(args.capture, args.venue, depth=args.depth)
+    except (OSError, DecodeError) as exc:
+        print(f"meltica-trio replay: {exc}", file=sys.stderr)
+        return 1
+    print(format_replay_summary(result))
+    if args.books_json:
+        books = {key: book.as_dict() for key, book in result.books.items()}
+        with open(args.books_json, "wb") as file:
+            file.write(orjson.dumps(books, option=orjson.OPT_INDENT_2))
+    live = all(book.statistics.state is BookState.LIVE for book in result.books.values())
+    return 0 if live and not result.decode_errors else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,6 +70,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.summary_json:
             write_summary(summary, args.summary_json)
         return 0 if summary["leases_outstanding"] == 0 else 1
+    if args.command == "replay":
+        if args.depth < 1:
+            parser.error("--depth must be at least 1")
+        return _replay(args)
     return 2  # pragma: no cover (argparse rejects unknown commands)
 
 

@@ -681,8 +681,9 @@ async def test_unsubscribing_a_consumer_whose_subscribe_is_still_starting_stops_
                 await trio.lowlevel.checkpoint()
             assert pipe.routing.subscription("r") is None  # not routed yet
             version = await pipe.unsubscribe("r")
-        # The unsubscribe won the race: the subscription is refused, not half made.
-        assert [exc.reason for exc in refused] == ["unknown consumer 'r'"]
+        # Whichever command reached the bus first, nothing is left half made: either
+        # the subscribe was refused (the consumer was gone) or it was undone.
+        assert [exc.reason for exc in refused] in ([], ["unknown consumer 'r'"])
         assert version == pipe.statistics().routing_version
         assert pipe.statistics().subscribers == 0
         assert len(pipe.routing) == 0  # the finished subscribe did not route it after all

@@ -25,6 +25,7 @@ from typing import Any, Final, Protocol
 import attrs
 import trio
 
+from meltica_trio._errors import PipelineClosedError
 from meltica_trio.events import ControlAck, ControlResult
 
 from ._commands import COMMAND_NAMES, Command
@@ -118,14 +119,21 @@ class ControlBus:
     async def request(self, command: Command) -> ControlReply:
         """Send ``command`` and wait for both of its answers.
 
+        Raises:
+            PipelineClosedError: the bus closed before the command was handled.
+
         Cancellation:
             Cancelling the wait does not withdraw a command already queued; its
             answers still reach the requester's lane.
         """
         pending = _Pending()
-        await self._send.send((command, pending))
+        try:
+            await self._send.send((command, pending))
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            raise PipelineClosedError("the control bus is closed") from None
         await pending.done.wait()
-        assert pending.reply is not None
+        if pending.reply is None:
+            raise PipelineClosedError("the pipeline closed before the command was handled")
         return pending.reply
 
     def request_nowait(self, command: Command) -> None:
@@ -142,11 +150,28 @@ class ControlBus:
         """Handle commands until cancelled or the bus is closed."""
         task_status.started()
         with self._receive:
-            async for command, pending in self._receive:
-                reply = self.handle(command, to_lane=pending is _TO_LANE)
-                if pending is not None:
-                    pending.reply = reply
-                    pending.done.set()
+            try:
+                async for command, pending in self._receive:
+                    reply = self.handle(command, to_lane=pending is _TO_LANE)
+                    if pending is not None:
+                        pending.reply = reply
+                        pending.done.set()
+            finally:
+                self._abandon_queued()
+
+    def _abandon_queued(self) -> None:
+        """On the way out, wake every caller whose command will never be handled.
+
+        A caller outside the pipeline's nursery is not cancelled with it, and would
+        otherwise wait for its answers forever.
+        """
+        while True:
+            try:
+                _, pending = self._receive.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                return
+            if pending is not None:
+                pending.done.set()  # with no reply: request() raises PipelineClosedError
 
     def close(self) -> None:
         """Take no more commands."""

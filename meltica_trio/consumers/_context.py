@@ -27,16 +27,25 @@ class ConsumerContext:
 
     Attributes:
         consumer_id: the subscriber's id.
-        trading_enabled: the trading switch (read-only for consumers; change it with
-            the ``SetTradingSwitch`` command).
+        trading_enabled: the trading switch (read-only: a consumer cannot turn its
+            own switch on; the ``SetTradingSwitch`` command changes it).
         orders_refused_locally: orders the switch stopped before they left the runtime.
     """
 
     consumer_id: str
     _control: ControlBus | None = attrs.field(default=None, kw_only=True)
     _deliver: Deliver | None = attrs.field(default=None, kw_only=True)
-    trading_enabled: bool = attrs.field(default=False, kw_only=True)
+    _trading_enabled: bool = attrs.field(default=False, kw_only=True)
     orders_refused_locally: int = attrs.field(default=0, kw_only=True)
+
+    @property
+    def trading_enabled(self) -> bool:
+        """The trading switch; off (the default) refuses every ``submit_order``."""
+        return self._trading_enabled
+
+    def _switch_trading(self, enabled: bool) -> None:
+        """Set the switch (for the ``SetTradingSwitch`` command's owner only)."""
+        self._trading_enabled = enabled
 
     def submit_order(
         self,
@@ -70,7 +79,7 @@ class ConsumerContext:
             decision_id=decision_id,
             trace_id=trace_id or decision_id,
         )
-        if not self.trading_enabled:
+        if not self._trading_enabled:
             self.orders_refused_locally += 1
             self._refuse(command, f"trading switch is off for consumer {self.consumer_id!r}")
         else:

@@ -135,6 +135,6 @@ class ConsumerRegistry:
 
     def apply(self, command: SetTradingSwitch) -> Outcome:
         """Flip the switch; the consumer's next ``submit_order`` sees it."""
-        self._consumers[command.consumer_id].context.trading_enabled = command.enabled
+        self._consumers[command.consumer_id].context._switch_trading(command.enabled)
         state = "on" if command.enabled else "off"
         return Outcome(True, None, (("trading", state),))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 
@@ -78,29 +79,43 @@ class Dispatcher:
                 self._recycle_leftovers()
 
     async def _loop(self) -> None:
-        intake, orderer, merger, released = self.intake, self.orderer, self.merger, self._released
+        orderer, merger, released = self.orderer, self.merger, self._released
         keep = released.append
         while True:
-            with trio.move_on_at(min(orderer.next_deadline(), merger.next_deadline())):
-                try:
-                    event = await intake.receive()
-                except trio.EndOfChannel:
+            deadline = min(orderer.next_deadline(), merger.next_deadline())
+            if deadline == math.inf:
+                # No timer needed: a cancel scope per wake-up would cost a deadline-heap
+                # entry each time, for nothing.
+                if not await self._take(keep):
                     return
-                self.busy = True
-                now = trio.current_time()
-                orderer.admit(event, now, keep)
-                for _ in range(DISPATCH_BATCH - 1):
-                    try:
-                        event = intake.receive_nowait()
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                    orderer.admit(event, now, keep)
+            else:
+                with trio.move_on_at(deadline):
+                    if not await self._take(keep):
+                        return
             now = trio.current_time()
             orderer.expire(now, keep)
             merger.expire(now, keep)
             if released:
                 await self._fan_out(released, now)
             self.busy = False
+
+    async def _take(self, keep: Callable[[Event], None]) -> bool:
+        """Admit a batch from the intake into ordering; False once the intake has closed."""
+        intake, admit = self.intake, self.orderer.admit
+        try:
+            event = await intake.receive()
+        except trio.EndOfChannel:
+            return False
+        self.busy = True
+        now = trio.current_time()
+        admit(event, now, keep)
+        for _ in range(DISPATCH_BATCH - 1):
+            try:
+                event = intake.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+            admit(event, now, keep)
+        return True
 
     async def _fan_out(self, events: deque[Event], now: float) -> None:
         """Fan out and consume ``events``; each leaves the deque as it is handled.

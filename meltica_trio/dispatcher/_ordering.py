@@ -12,6 +12,8 @@ Each stream is handled by the first rule that fits:
   ``max_lateness`` seconds on the trio clock, for the missing ones; past either
   bound the hole is given up. A stream's first events are held the same way, so an
   early out-of-order arrival is not mistaken for a stale one.
+- A ``BOOK_STATUS`` event resets its book's sequence (a resync or reconnect may
+  restart it lower than before): its deltas wait for the next snapshot.
 - **Newest only**: ``LATEST`` kinds, and anything without a ``seq`` (ordered by
   ``ingest_ts``): released at once when newer than the last released, else dropped.
 
@@ -23,6 +25,7 @@ seconds without events.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 from collections.abc import Callable
 from typing import Final
@@ -34,6 +37,7 @@ from meltica_trio.lifecycle import Recycler
 
 _BOOK_DELTA: Final = Kind.BOOK_DELTA
 _BOOK_SNAPSHOT: Final = Kind.BOOK_SNAPSHOT
+_BOOK_STATUS: Final = Kind.BOOK_STATUS
 
 StreamKey = tuple[str, str, Kind]
 """(provider, instrument, kind)."""
@@ -110,6 +114,8 @@ class Orderer:
         """Take ``event`` in; call ``release`` for each event now due, in order."""
         kind = event.kind
         if kind in CRITICAL_KINDS:
+            if kind is _BOOK_STATUS:
+                self._forget_book(event.provider, event.instrument)
             self._released += 1
             release(event)
             return
@@ -157,6 +163,22 @@ class Orderer:
             stream.awaiting_snapshot = True
             self.on_gap(event.provider, event.instrument, f"expected prev_seq {last}, got {prev}")
             self.recycler.recycle(event)
+
+    def _forget_book(self, provider: str, instrument: str) -> None:
+        """A book changed state (a resync, a reconnect): its sequence starts afresh.
+
+        After a venue's sequence reset or a reconnect, the next snapshot may carry a
+        lower ``seq`` than the last one released; without this, it and every delta
+        after it would be dropped as stale until the idle TTL. The book's deltas wait
+        for that snapshot, as after a gap.
+        """
+        snapshots = self._streams.get((provider, instrument, _BOOK_SNAPSHOT))
+        if snapshots is not None and not snapshots.held:
+            snapshots.last = None
+        deltas = self._streams.get((provider, instrument, _BOOK_DELTA))
+        if deltas is not None and not deltas.held:
+            deltas.last = None
+            deltas.awaiting_snapshot = True
 
     def _anchor_book(self, provider: str, instrument: str, seq: int, now: float) -> None:
         """A snapshot passed: the book's deltas continue from its sequence."""
@@ -247,8 +269,12 @@ class Orderer:
             self._holding.discard(key)
 
     def next_deadline(self) -> float:
-        """When :meth:`expire` next has work: the earliest hold deadline or sweep."""
-        earliest = self._next_sweep
+        """The earliest hold deadline, or ``math.inf`` when nothing is held.
+
+        The idle sweep is not a deadline: it runs in :meth:`expire` once due, and a
+        pipeline without traffic has nothing new to forget.
+        """
+        earliest = math.inf
         for key in self._holding:
             earliest = min(earliest, self._streams[key].deadlines[0][0])
         return earliest

@@ -104,10 +104,18 @@ class RoutingTable:
         """
         self._staged[consumer_id] = route
 
+    def unstage(self, consumer_id: str) -> None:
+        """Withdraw the consumer's staged change, if any (the flip leaves it as it is)."""
+        self._staged.pop(consumer_id, None)
+
     @property
     def staged(self) -> int:
         """How many consumers the next flip changes."""
         return len(self._staged)
+
+    def staged_consumers(self) -> frozenset[str]:
+        """The consumers the next flip changes."""
+        return frozenset(self._staged)
 
     def flip(self) -> tuple[int, frozenset[str]]:
         """Apply every staged change at once as one new version.

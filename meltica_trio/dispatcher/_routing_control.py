@@ -1,10 +1,12 @@
 """The routing commands: Subscribe, Unsubscribe, SubscribeMerged, StageRouting, FlipRouting.
 
-Every routing change goes through staging and a flip, so every change makes one
-new routing version: a plain Subscribe is a one-change stage flipped at once. On a
-flip, each consumer whose route changed raises its minimum accepted version to the
-new one, so market data routed to it under an older version (still queued in its
-lane) is skipped and counted, while critical events are always delivered.
+Every routing change makes one new routing version: ``StageRouting`` collects
+changes that one ``FlipRouting`` makes current at once, and a plain Subscribe,
+Unsubscribe or SubscribeMerged is a one-change flip of its own that leaves what
+others staged staged. On every change, each consumer whose route changed raises its
+minimum accepted version to the new one, so market data routed to it under an older
+version (still queued in its lane) is skipped and counted, while critical events are
+always delivered.
 """
 
 from __future__ import annotations
@@ -63,7 +65,11 @@ class RoutingControl:
             return self._check_stage(command.changes)
         if isinstance(command, FlipRouting):
             return None if self.routing.staged else "nothing is staged to flip"
-        if self.consumer(command.consumer_id) is None:
+        if self.consumer(command.consumer_id) is None and not (
+            # A consumer stopped while a Subscribe of its own was in flight may be
+            # left with a route; only an Unsubscribe can clear it.
+            isinstance(command, Unsubscribe) and self.routing.subscription(command.consumer_id)
+        ):
             return f"unknown consumer {command.consumer_id!r}"
         if isinstance(command, Subscribe):
             return self._check_instruments(command.instruments)
@@ -106,40 +112,58 @@ class RoutingControl:
             for change in command.changes:
                 self._stage(change)
             return Outcome(True, None, (("staged", str(self.routing.staged)),))
-        if not self._stage(command):
+        consumer_id = command.consumer_id
+        wanted = self._wanted(command)
+        if wanted == self.routing.subscription(consumer_id):
             return Outcome(True, "unchanged", (("routing_version", str(self.routing.version)),))
-        return self._flip()
+        # A one-change flip of its own: what others staged stays staged for their flip.
+        if wanted is None:
+            version = self.routing.remove(consumer_id)
+        else:
+            version = self.routing.set(wanted, self._lane(consumer_id))
+        return self._changed(version, frozenset((consumer_id,)))
 
-    def _stage(self, command: Subscribe | Unsubscribe | SubscribeMerged) -> bool:
-        """Stage the route ``command`` asks for; False when it would change nothing."""
+    def _stage(self, change: Subscribe | Unsubscribe) -> None:
+        """Stage ``change``; it replaces the consumer's earlier staged change."""
+        wanted = self._wanted(change)
+        if wanted == self.routing.subscription(change.consumer_id):
+            self.routing.unstage(change.consumer_id)  # back to what is current: no change
+        elif wanted is None:
+            self.routing.stage(change.consumer_id, None)
+        else:
+            self.routing.stage(change.consumer_id, (wanted, self._lane(change.consumer_id)))
+
+    def _wanted(self, command: Subscribe | Unsubscribe | SubscribeMerged) -> Subscription | None:
+        """The subscription ``command`` asks for; None for no route at all."""
         current = self.routing.subscription(command.consumer_id)
         if isinstance(command, Unsubscribe):
-            if current is None:
-                return False
-            self.routing.stage(command.consumer_id, None)
-            return True
+            return None
         if isinstance(command, Subscribe):
-            wanted = Subscription(
+            return Subscription(
                 consumer_id=command.consumer_id,
                 instruments=command.instruments,
                 kinds=command.kinds,
                 providers=command.providers,
                 merged=current.merged if current is not None else frozenset(),
             )
-        else:
-            base = current or Subscription(
-                consumer_id=command.consumer_id, instruments=(), kinds=(), providers=()
-            )
-            wanted = attrs.evolve(base, merged=base.merged | {command.instrument})
-        if wanted == current:
-            return False
-        consumer = self.consumer(command.consumer_id)
+        base = current or Subscription(
+            consumer_id=command.consumer_id, instruments=(), kinds=(), providers=()
+        )
+        return attrs.evolve(base, merged=base.merged | {command.instrument})
+
+    def _lane(self, consumer_id: str) -> Lane:
+        consumer = self.consumer(consumer_id)
         assert consumer is not None  # check() said so
-        self.routing.stage(command.consumer_id, (wanted, consumer.lane))
-        return True
+        return consumer.lane
 
     def _flip(self) -> Outcome:
-        version, affected = self.routing.flip()
+        # A consumer stopped since its change was staged must not get a route back.
+        for consumer_id in self.routing.staged_consumers():
+            if self.consumer(consumer_id) is None:
+                self.routing.stage(consumer_id, None)
+        return self._changed(*self.routing.flip())
+
+    def _changed(self, version: int, affected: frozenset[str]) -> Outcome:
         for consumer_id in affected:
             consumer = self.consumer(consumer_id)
             if consumer is not None:

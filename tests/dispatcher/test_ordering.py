@@ -6,6 +6,7 @@ debug mode any touch of an event after it was released (or dropped) raises.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Final, NamedTuple
 
@@ -310,7 +311,7 @@ def test_snapshot_past_held_window_deltas_makes_them_stale(rig: _Rig) -> None:
     _snapshot(rig, 10)
     rig.orderer.expire(0.0, rig.sink)
 
-    assert rig.orderer.next_deadline() == _TTL / 4  # nothing held any more
+    assert rig.orderer.next_deadline() == math.inf  # nothing held any more
     _deltas(rig, [(None, 11)])
     assert rig.sink.seqs() == [10, 11]
     stats = rig.orderer.statistics()
@@ -334,7 +335,7 @@ def test_first_event_of_a_stream_is_held_until_its_lateness_passes(rig: _Rig) ->
     _trades(rig, [1], now=3.0)
     assert rig.sink.out == []
     assert rig.orderer.statistics().held == 1
-    assert rig.orderer.next_deadline() == 0.0  # the first sweep is due at once
+    assert rig.orderer.next_deadline() == 3.0 + _LATENESS
 
     rig.orderer.expire(3.0, rig.sink)  # sweeps; the event still waits
     assert rig.orderer.next_deadline() == 3.0 + _LATENESS
@@ -428,7 +429,7 @@ def test_filled_hole_cancels_the_wait(rig: _Rig) -> None:
     rig.orderer.expire(10.1, rig.sink)
 
     assert rig.sink.seqs() == [1, 2, 3]
-    assert rig.orderer.next_deadline() == _LATENESS + _TTL / 4  # only the next sweep
+    assert rig.orderer.next_deadline() == math.inf  # sweeps are not deadlines
     assert rig.orderer.statistics().holes_skipped == 0
 
 
@@ -523,13 +524,16 @@ def test_stream_holding_events_is_not_forgotten(recycler: Recycler) -> None:
     assert rig.sink.seqs() == [1, 3]
 
 
-def test_idle_sweep_runs_a_quarter_ttl_apart(rig: _Rig) -> None:
-    assert rig.orderer.next_deadline() == 0.0
-    rig.orderer.expire(5.0, rig.sink)
-    assert rig.orderer.next_deadline() == 5.0 + _TTL / 4
+def test_idle_sweep_runs_in_expire_a_quarter_ttl_apart_and_sets_no_deadline(rig: _Rig) -> None:
+    assert rig.orderer.next_deadline() == math.inf
+    rig.orderer.expire(5.0, rig.sink)  # the first sweep; the next is due at 5 + TTL/4
     _admit(rig, [_event(rig.pool, Kind.TICKER, 5)], now=5.0)
-    rig.orderer.expire(5.0 + _TTL + 1.0, rig.sink)  # a sweep, idle past the TTL
+    assert rig.orderer.next_deadline() == math.inf  # a sweep never wakes the dispatcher
 
+    rig.orderer.expire(5.0 + _TTL + 1.0, rig.sink)  # a sweep, idle past the TTL
+    assert rig.orderer.statistics().expired_streams == 1
+    _admit(rig, [_event(rig.pool, Kind.TICKER, 1)], now=5.0 + _TTL + 1.0)
+    rig.orderer.expire(5.0 + _TTL + 2.0, rig.sink)  # too soon for another sweep
     assert rig.orderer.statistics().expired_streams == 1
 
 
@@ -544,7 +548,7 @@ def test_drain_returns_every_held_event(recycler: Recycler, rig: _Rig) -> None:
     assert sorted((e.instrument, e.seq) for e in drained) == [(_BTC, 2), (_BTC, 3), (_ETH, 7)]
     recycler.recycle_all(drained)
     assert rig.orderer.statistics().held == 0
-    assert rig.orderer.next_deadline() == 0.0
+    assert rig.orderer.next_deadline() == math.inf
     rig.orderer.expire(100.0, rig.sink)
     assert rig.sink.out == []
 
