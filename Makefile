@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/meltica-trio demo
+	$(BIN)/meltica-trio demo --seconds 20
 
 test: lint typecheck pytest
 

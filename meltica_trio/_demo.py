@@ -10,6 +10,7 @@ and then.
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import orjson
 import trio
 
 from meltica_trio._config import PipelineConfig
+from meltica_trio._dashboard import run_dashboard
 from meltica_trio._pipeline import Pipeline, open_pipeline
 from meltica_trio.consumers import ConsumerContext
 from meltica_trio.events import BookState, BookStatus, Event, Kind, Side, Ticker, Trade
@@ -112,8 +114,10 @@ async def _watch_status(event: Event, ctx: ConsumerContext) -> None:
     await trio.lowlevel.checkpoint()
 
 
-async def run_demo(seconds: float, consumers: int, rate: int, *, debug: bool) -> dict[str, Any]:
-    """Run the demo for ``seconds`` and return its summary."""
+async def run_demo(
+    seconds: float, consumers: int, rate: int, *, debug: bool, dashboard: bool = False
+) -> dict[str, Any]:
+    """Run the demo for ``seconds`` (with a live dashboard if asked) and return its summary."""
     vwap = _Vwap()
     menu: list[tuple[str, Any, dict[str, Any]]] = [
         ("vwap", vwap, {"kinds": [Kind.TRADE]}),
@@ -130,6 +134,8 @@ async def run_demo(seconds: float, consumers: int, rate: int, *, debug: bool) ->
         async with trio.open_nursery() as sources:
             for n, (venue, instrument) in enumerate((v, i) for v in VENUES for i in INSTRUMENTS):
                 sources.start_soon(_source, pipe, venue, instrument, rate // 4, n)
+            if dashboard:
+                sources.start_soon(functools.partial(run_dashboard, pipe))
             await trio.sleep(seconds)
             sources.cancel_scope.cancel(reason="demo time is up")
         with trio.move_on_after(2):

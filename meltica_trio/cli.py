@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=int, default=8000, help="events/s over all sources")
     demo.add_argument("--debug", action="store_true", help="poison recycled envelopes")
     demo.add_argument("--summary-json", metavar="PATH", help="also write the summary as JSON")
+    demo.add_argument(
+        "--headless", action="store_true", help="no live dashboard (the default off a terminal)"
+    )
     replay = commands.add_parser(
         "replay", help="replay a capture through the venue adapter and book assembler"
     )
@@ -62,8 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         if args.seconds <= 0 or args.consumers < 1 or args.rate < 4:
             parser.error("--seconds must be > 0, --consumers >= 1 and --rate >= 4")
+        dashboard = sys.stdout.isatty() and not args.headless
         run = functools.partial(
-            run_demo, args.seconds, args.consumers, args.rate, debug=args.debug
+            run_demo,
+            args.seconds,
+            args.consumers,
+            args.rate,
+            debug=args.debug,
+            dashboard=dashboard,
         )
         summary = trio.run(run)
         print_summary(summary)
