@@ -16,6 +16,7 @@ from meltica_trio._demo import print_summary, run_demo, write_summary
 from meltica_trio._errors import DecodeError
 from meltica_trio.events import BookState
 from meltica_trio.providers import format_replay_summary, replay_capture
+from meltica_trio.venue import run_venue_cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,6 +39,12 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--venue", required=True, choices=("binance", "okx"))
     replay.add_argument("--depth", type=int, default=5, help="levels per side to report")
     replay.add_argument("--books-json", metavar="PATH", help="write every book's state as JSON")
+    venue = commands.add_parser("venue", help="serve the simulated Binance-compatible venue")
+    venue.add_argument("--port", type=int, default=0, help="TCP port (0: a free one, printed)")
+    venue.add_argument("--seed", type=int, default=0, help="seeds the synthetic market")
+    venue.add_argument(
+        "--rate", type=float, default=None, help="market actions/s per symbol (0: quiet venue)"
+    )
     return parser
 
 
@@ -79,6 +86,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.summary_json:
             write_summary(summary, args.summary_json)
         return 0 if summary["leases_outstanding"] == 0 else 1
+    if args.command == "venue":
+        if not 0 <= args.port <= 65535 or (args.rate is not None and args.rate < 0):
+            parser.error("--port must be 0..65535 and --rate >= 0")
+        return run_venue_cli(args.port, args.seed, rate=args.rate)
     if args.command == "replay":
         if args.depth < 1:
             parser.error("--depth must be at least 1")
