@@ -10,6 +10,9 @@ so ``except ValueError`` keeps working for callers who do not know this library:
     ├── PipelineClosedError(..., RuntimeError)      publish/subscribe after the block ended
     ├── ConsumerExistsError(..., ValueError)        a consumer id taken by another function
     ├── CommandRefusedError                         the control plane refused a command
+    ├── ProviderError                               a venue connection failed
+    │   ├── TransportError(..., ConnectionError)    a socket or HTTP request failed
+    │   └── ProviderGaveUpError                     reconnecting stopped after max attempts
     └── LifecycleError(MelticaError, RuntimeError)  misuse of a pooled object
         ├── PoolExhausted                           no object within the deadline
         ├── UseAfterRecycleError                    touched after going back (debug)
@@ -35,6 +38,9 @@ __all__ = [
     "MelticaError",
     "PipelineClosedError",
     "PoolExhausted",
+    "ProviderError",
+    "ProviderGaveUpError",
+    "TransportError",
     "UseAfterRecycleError",
 ]
 
@@ -214,3 +220,41 @@ class ForeignObjectError(LifecycleError, TypeError):
     def __init__(self, obj_type: str, detail: str) -> None:
         self.obj_type = obj_type
         super().__init__(f"cannot recycle {obj_type}: {detail}")
+
+
+class ProviderError(MelticaError):
+    """Root of the errors of venue connections."""
+
+
+class TransportError(ProviderError, ConnectionError):
+    """A WebSocket or HTTP request failed (refused, closed, timed out, too big).
+
+    Attributes:
+        url: the WebSocket or REST URL.
+        reason: what happened, in words.
+        code: the WebSocket close code, when the peer closed the connection.
+    """
+
+    def __init__(self, url: str, reason: str, code: int | None = None) -> None:
+        self.url = url
+        self.reason = reason
+        self.code = code
+        super().__init__(f"{url}: {reason}")
+
+
+class ProviderGaveUpError(ProviderError):
+    """A provider stopped reconnecting after its configured maximum of attempts.
+
+    Every book of the provider was published STALE before this was raised.
+
+    Attributes:
+        provider: the provider's name.
+        attempts: consecutive failed connection attempts.
+        reason: the last failure.
+    """
+
+    def __init__(self, provider: str, attempts: int, reason: str) -> None:
+        self.provider = provider
+        self.attempts = attempts
+        self.reason = reason
+        super().__init__(f"{provider}: gave up after {attempts} attempts: {reason}")

@@ -1,7 +1,9 @@
-"""Test kit for users of meltica-trio: Hypothesis strategies for canonical events;
-more helpers arrive with the providers.
+"""Test kit for users of meltica-trio: Hypothesis strategies for canonical events, and
+transports that run a provider without a network (:class:`FakeTransport`, scripted
+frame by frame; :class:`ReplayTransport`, a capture played back).
 """
 
+from ._transport import FakeConnection, FakeTransport, ReplayTransport
 from .strategies import (
     book_deltas,
     book_snapshots,
@@ -20,6 +22,9 @@ from .strategies import (
 )
 
 __all__ = [
+    "FakeConnection",
+    "FakeTransport",
+    "ReplayTransport",
     "book_deltas",
     "book_snapshots",
     "book_statuses",
