@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import attrs
@@ -29,39 +28,15 @@ from meltica_trio import (
     Side,
     Trade,
     UseAfterRecycleError,
-    open_pipeline,
 )
+from meltica_trio.testing import assert_balanced, open_test_pipeline
 
 _RUNTIME_LOGGER = "meltica_trio.consumers._runtime"
 _PIPELINE_LOGGER = "meltica_trio._pipeline"
 
 
-class WallClock:
-    """A fake wall clock in ns, strictly increasing, so seq-less streams never reorder."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000_000_000_000
-
-    def __call__(self) -> int:
-        self.now += 1_000
-        return self.now
-
-
 def _config(**overrides: Any) -> PipelineConfig:
     return PipelineConfig(debug=True, **overrides)
-
-
-def _open(config: PipelineConfig | None = None) -> AbstractAsyncContextManager[Pipeline]:
-    return open_pipeline(config or _config(), wall_clock=WallClock())
-
-
-def _assert_balanced(pipe: Pipeline) -> None:
-    report = pipe.recycler.leak_report()
-    assert not report, str(report)
-    stats = pipe.pool.statistics()
-    assert (stats.in_use, stats.heap_in_use) == (0, 0)
-    assert stats.acquired == stats.recycled
-    assert pipe.recycler.statistics().double_puts == 0
 
 
 def _lane(pipe: Pipeline, consumer_id: str) -> LaneStatistics:
@@ -166,7 +141,7 @@ async def test_every_subscriber_receives_every_matching_event_exactly_once_in_or
     recorders = {name: Recorder() for name in FILTERS}
     payloads: dict[str, list[object]] = {name: [] for name in FILTERS}
 
-    async with _open(_config(lane_capacity=10_000)) as pipe:
+    async with open_test_pipeline(_config(lane_capacity=10_000)) as pipe:
         for name, filters in FILTERS.items():
             recorder = recorders[name]
 
@@ -206,12 +181,12 @@ async def test_every_subscriber_receives_every_matching_event_exactly_once_in_or
     )
     assert all(lane.skipped == lane.coalesced == 0 for lane in stats.lanes)
     assert [c.handled for c in stats.consumers] == [len(r.seen) for r in recorders.values()]
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_an_event_no_subscriber_matches_is_recycled_at_once() -> None:
     btc = Recorder()
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("btc-holder", _stuck, instruments="BTC-USDT")
         await pipe.subscribe("btc", btc, instruments="BTC-USDT")
         held = await _publish(pipe)
@@ -225,7 +200,7 @@ async def test_an_event_no_subscriber_matches_is_recycled_at_once() -> None:
         # Only the BTC event is still out, in the stuck consumer's hands.
         assert stats.pool.in_use == 1
         assert btc.seen == [held]
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_wait_idle_returns_once_every_event_is_handled(
@@ -237,7 +212,7 @@ async def test_wait_idle_returns_once_every_event_is_handled(
         await trio.sleep(0.5)
         handled.append(event.event_id)
 
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("slowish", slowish)
         ids = [await _publish(pipe) for _ in range(4)]
         await pipe.wait_idle()
@@ -246,7 +221,7 @@ async def test_wait_idle_returns_once_every_event_is_handled(
 
 
 async def test_a_critical_event_is_never_dropped_by_a_full_lane() -> None:
-    async with _open(_config(lane_capacity=2)) as pipe:
+    async with open_test_pipeline(_config(lane_capacity=2)) as pipe:
         await pipe.subscribe("stuck", _stuck)
         for _ in range(10):
             await _publish(pipe, kind=Kind.EXEC_REPORT, instrument="X")
@@ -255,12 +230,12 @@ async def test_a_critical_event_is_never_dropped_by_a_full_lane() -> None:
         assert lane.skipped == lane.overflowed == 0
         assert lane.depth + lane.delivered == 10
         assert lane.critical_backlog == lane.depth
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_latest_kinds_are_coalesced_for_a_lagging_subscriber_without_a_crash() -> None:
     fast = Recorder()
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("stuck", _stuck)
         await pipe.subscribe("fast", fast)
         for seq in range(1, 6):
@@ -273,7 +248,7 @@ async def test_latest_kinds_are_coalesced_for_a_lagging_subscriber_without_a_cra
         assert stuck.coalesced >= 1
         assert stuck.delivered + stuck.depth + stuck.coalesced == 5
         assert pipe.statistics().pool.in_use == 2
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 # -- intake ---------------------------------------------------------------------
@@ -282,7 +257,7 @@ async def test_latest_kinds_are_coalesced_for_a_lagging_subscriber_without_a_cra
 async def test_publish_nowait_raises_would_block_when_the_intake_is_full(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    async with _open(_config(intake_capacity=3)) as pipe:
+    async with open_test_pipeline(_config(intake_capacity=3)) as pipe:
         await pipe.subscribe("everything", Recorder())
         await trio.testing.wait_all_tasks_blocked()
         # The dispatcher waits in receive(), so the first event goes straight to it and
@@ -296,11 +271,11 @@ async def test_publish_nowait_raises_would_block_when_the_intake_is_full(
         await pipe.publish(spare)  # the caller kept it and may wait instead
         await pipe.wait_idle()
         assert pipe.statistics().consumers[0].handled == 5
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_a_cancelled_publish_recycles_the_event() -> None:
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("everything", Recorder())
         event = pipe.new_event(kind=Kind.TRADE)
         with trio.CancelScope() as scope:
@@ -311,22 +286,22 @@ async def test_a_cancelled_publish_recycles_the_event() -> None:
         with pytest.raises(UseAfterRecycleError):
             _ = event.kind
         assert pipe.statistics().fanout.events == 0
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_new_event_raises_pool_exhausted_when_every_envelope_is_lent() -> None:
-    async with _open(_config(pool_capacity=2)) as pipe:
+    async with open_test_pipeline(_config(pool_capacity=2)) as pipe:
         held = [pipe.new_event(kind=Kind.TRADE) for _ in range(2)]
         with pytest.raises(PoolExhausted) as caught:
             pipe.new_event(kind=Kind.TRADE)
         assert caught.value.pool == "pipeline"
         assert caught.value.capacity == 2
         pipe.recycler.recycle_all(held)  # never published: the caller still owns them
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_new_event_stamps_a_fresh_id_and_the_wall_clock() -> None:
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         first = pipe.new_event(kind=Kind.TRADE, trace_id="t-1", decision_id="d-1", seq=9)
         second = pipe.new_event(kind=Kind.TICKER, ingest_ts=42)
         assert second.event_id == first.event_id + 1
@@ -334,14 +309,14 @@ async def test_new_event_stamps_a_fresh_id_and_the_wall_clock() -> None:
         assert second.ingest_ts == 42
         assert (first.trace_id, first.decision_id, first.seq) == ("t-1", "d-1", 9)
         pipe.recycler.recycle_all([first, second])
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 # -- shutdown -------------------------------------------------------------------
 
 
 async def test_leaving_the_block_recycles_events_in_lanes_in_ordering_and_in_the_intake() -> None:
-    async with _open(_config(max_lateness=3600.0)) as pipe:
+    async with open_test_pipeline(_config(max_lateness=3600.0)) as pipe:
         await pipe.subscribe("stuck", _stuck)
         for _ in range(5):
             await _publish(pipe)  # 1 in the handler, the rest queued in its lane
@@ -357,11 +332,11 @@ async def test_leaving_the_block_recycles_events_in_lanes_in_ordering_and_in_the
         assert stats.intake_depth >= 3
         assert stats.lanes[0].depth + stats.consumers[0].handled == 5
         assert stats.pool.in_use == 11
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_publish_and_subscribe_after_the_block_raise_pipeline_closed_error() -> None:
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("everything", Recorder())
         late = pipe.new_event(kind=Kind.TRADE)
         later = pipe.new_event(kind=Kind.TRADE)
@@ -373,19 +348,19 @@ async def test_publish_and_subscribe_after_the_block_raise_pipeline_closed_error
     with pytest.raises(PipelineClosedError):
         await pipe.subscribe("newcomer", Recorder())
     # A failed publish still took the event: nothing for the caller to clean up.
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_an_exception_in_the_block_ends_the_pipeline_and_returns_every_lease() -> None:
     # A strict nursery owns the block: the error arrives wrapped in an ExceptionGroup.
     with pytest.RaisesGroup(pytest.RaisesExc(ValueError, match="strategy bug")):
-        async with _open() as pipe:
+        async with open_test_pipeline() as pipe:
             await pipe.subscribe("stuck", _stuck)
             for _ in range(3):
                 await _publish(pipe)
             await trio.testing.wait_all_tasks_blocked()
             raise ValueError("strategy bug")
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_a_hundred_thousand_events_with_failing_consumers_balance_the_pool(
@@ -404,7 +379,7 @@ async def test_a_hundred_thousand_events_with_failing_consumers_balance_the_pool
 
     config = _config(lane_capacity=events, pool_capacity=consumers * events + 10_000)
     caplog.set_level(logging.CRITICAL, logger=_RUNTIME_LOGGER)
-    async with _open(config) as pipe:
+    async with open_test_pipeline(config) as pipe:
         for offset in range(consumers):
             await pipe.subscribe(f"c{offset}", failing_on(offset))
         for _ in range(events):
@@ -426,7 +401,7 @@ async def test_a_hundred_thousand_events_with_failing_consumers_balance_the_pool
     assert {letter.consumer_id for letter in letters} <= {"c0", "c1", "c2"}
     assert all(letter.event_id % 10 == int(letter.consumer_id[1]) for letter in letters)
     assert stats.fanout.deliveries == consumers * events
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 # -- isolation ------------------------------------------------------------------
@@ -445,7 +420,7 @@ async def test_slow_subscriber_does_not_delay_others(
         slow(event, ctx)
 
     final = events  # a fresh pipeline numbers its events from 1
-    async with _open(_config(lane_capacity=4096)) as pipe:
+    async with open_test_pipeline(_config(lane_capacity=4096)) as pipe:
         for n, (recorder, done) in enumerate(zip(fast, fast_done, strict=True)):
 
             def handler(
@@ -481,7 +456,7 @@ async def test_slow_subscriber_does_not_delay_others(
         assert slow.seen == sorted(slow.seen)
         # Each drop is announced on the next delivered event of the stream.
         assert slow.skipped == lane.skipped
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_a_consumer_exception_goes_to_the_dlq_and_the_pipeline_goes_on(
@@ -495,7 +470,7 @@ async def test_a_consumer_exception_goes_to_the_dlq_and_the_pipeline_goes_on(
             raise LookupError("no such level")
 
     with caplog.at_level(logging.ERROR, logger=_RUNTIME_LOGGER):
-        async with _open() as pipe:
+        async with open_test_pipeline() as pipe:
             await pipe.subscribe("picky", picky)
             ids = [
                 await _publish(pipe, kind=Kind.EXEC_REPORT, seq=seq, trace_id=f"tr-{seq}")
@@ -508,7 +483,7 @@ async def test_a_consumer_exception_goes_to_the_dlq_and_the_pipeline_goes_on(
     assert (letter.consumer_id, letter.trace_id, letter.event_id) == ("picky", "tr-2", ids[1])
     assert "LookupError: no such level" in letter.traceback
     assert any("trace_id=tr-2" in record.getMessage() for record in caplog.records)
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 # -- cancellation ---------------------------------------------------------------
@@ -519,7 +494,7 @@ async def test_cancelling_while_a_fan_out_waits_for_the_pool_leaves_it_balanced(
     # fan-out gets one duplicate from the last free slot and waits for the second.
     config = _config(pool_capacity=11, pool_max_wait=3600.0)
     with trio.CancelScope() as outer:
-        async with _open(config) as pipe:
+        async with open_test_pipeline(config) as pipe:
             for name in ("a", "b", "c"):
                 await pipe.subscribe(name, _stuck)
             for _ in range(4):
@@ -532,7 +507,7 @@ async def test_cancelling_while_a_fan_out_waits_for_the_pool_leaves_it_balanced(
             outer.cancel()
             await trio.sleep_forever()
     assert outer.cancelled_caught
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 @pytest.mark.parametrize("stop_at", [1, 5, 40, 333])
@@ -548,7 +523,7 @@ async def test_a_consumer_cancelling_the_pipeline_mid_fan_out_leaves_the_pool_ba
     # so the canceller usually runs while a fan-out is part-way.
     config = _config(intake_capacity=4, pool_capacity=16, pool_max_wait=3600.0)
     with trio.CancelScope() as outer:
-        async with _open(config) as pipe:
+        async with open_test_pipeline(config) as pipe:
 
             def canceller(event: Event, ctx: ConsumerContext) -> None:
                 nonlocal seen
@@ -565,7 +540,7 @@ async def test_a_consumer_cancelling_the_pipeline_mid_fan_out_leaves_the_pool_ba
     assert seen >= stop_at  # a sync consumer finishes its batch: it has no checkpoint
     if stop_at > 5:
         assert pipe.statistics().pool.waits > 0
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 def _checkpointing(rng: random.Random) -> Callable[[Event, ConsumerContext], Any]:
@@ -598,14 +573,14 @@ async def test_a_dispatcher_crash_ends_the_block_with_the_error_and_returns_ever
     # Two stuck subscribers, three envelopes: the second event's duplicate never comes.
     config = _config(pool_capacity=3, pool_max_wait=1.0)
     with pytest.RaisesGroup(PoolExhausted):
-        async with _open(config) as pipe:
+        async with open_test_pipeline(config) as pipe:
             await pipe.subscribe("a", _stuck)
             await pipe.subscribe("b", _stuck)
             await _publish(pipe)
             await _publish(pipe)
             await trio.sleep_forever()
     assert trio.current_time() >= 1.0
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 # -- subscriptions --------------------------------------------------------------
@@ -619,7 +594,7 @@ async def test_unsubscribe_stops_delivery_recycles_its_queue_and_bumps_routing_v
         gone.append(event.event_id)
         await trio.sleep_forever()
 
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         first = await pipe.subscribe("leaving", leaving)
         second = await pipe.subscribe("stays", stays)
         assert second == first + 1
@@ -644,12 +619,12 @@ async def test_unsubscribe_stops_delivery_recycles_its_queue_and_bumps_routing_v
             await pipe.unsubscribe("leaving")
         # The id is free again, for any function.
         assert await pipe.subscribe("leaving", Recorder()) == version + 1
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_a_subscribe_cancelled_while_starting_leaves_no_consumer_behind() -> None:
     recorder = Recorder()
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         with trio.CancelScope() as scope:
             scope.cancel()
             await pipe.subscribe("r", recorder)
@@ -661,7 +636,7 @@ async def test_a_subscribe_cancelled_while_starting_leaves_no_consumer_behind() 
         event_id = await _publish(pipe)
         await trio.testing.wait_all_tasks_blocked()
         assert recorder.seen == [event_id]
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_unsubscribing_a_consumer_whose_subscribe_is_still_starting_stops_it() -> None:
@@ -674,7 +649,7 @@ async def test_unsubscribing_a_consumer_whose_subscribe_is_still_starting_stops_
         except CommandRefusedError as exc:
             refused.append(exc)
 
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(subscribe)
             while not pipe.statistics().subscribers:
@@ -691,12 +666,12 @@ async def test_unsubscribing_a_consumer_whose_subscribe_is_still_starting_stops_
         await trio.testing.wait_all_tasks_blocked()
         assert recorder.seen == []
         assert pipe.statistics().fanout.unrouted == 1
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_subscribing_twice_with_the_same_function_replaces_the_filters() -> None:
     recorder = Recorder()
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         first = await pipe.subscribe("r", recorder, kinds=Kind.TRADE)
         second = await pipe.subscribe("r", recorder, kinds=[Kind.EXEC_REPORT])
         assert second == first + 1
@@ -708,7 +683,7 @@ async def test_subscribing_twice_with_the_same_function_replaces_the_filters() -
         sub = pipe.routing.subscription("r")
         assert sub is not None
         assert sub.kinds == frozenset({Kind.EXEC_REPORT})
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_subscribing_a_bound_method_twice_is_idempotent() -> None:
@@ -720,7 +695,7 @@ async def test_subscribing_a_bound_method_twice_is_idempotent() -> None:
             self.seen.append(event.event_id)
 
     strategy = Strategy()
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("strategy", strategy.on_event)
         await pipe.subscribe("strategy", strategy.on_event)  # a new bound-method object
         with pytest.raises(ConsumerExistsError):
@@ -728,12 +703,12 @@ async def test_subscribing_a_bound_method_twice_is_idempotent() -> None:
         event_id = await _publish(pipe)
         await trio.testing.wait_all_tasks_blocked()
         assert strategy.seen == [event_id]
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_subscribing_an_id_with_another_function_raises_consumer_exists_error() -> None:
     original, other = Recorder(), Recorder()
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         version = await pipe.subscribe("r", original)
         with pytest.raises(ConsumerExistsError) as caught:
             await pipe.subscribe("r", other, kinds=Kind.TRADE)
@@ -743,18 +718,18 @@ async def test_subscribing_an_id_with_another_function_raises_consumer_exists_er
         await trio.testing.wait_all_tasks_blocked()
         assert original.seen == [event_id]
         assert other.seen == []
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_subscribing_with_an_unknown_kind_raises_value_error() -> None:
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         with pytest.raises(ValueError, match="candle"):
             await pipe.subscribe("r", Recorder(), kinds=["candle"])
         assert pipe.statistics().subscribers == 0
 
 
 async def test_a_lane_capacity_below_one_is_refused() -> None:
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         with pytest.raises(ValueError, match="at least 1"):
             await pipe.subscribe("r", Recorder(), lane_capacity=0)
         assert pipe.statistics().subscribers == 0
@@ -767,7 +742,7 @@ async def test_events_routed_after_a_pool_wait_carry_the_current_routing_version
         await gate.wait()
 
     newcomer = Recorder()
-    async with _open(_config(pool_capacity=4, pool_max_wait=3600.0)) as pipe:
+    async with open_test_pipeline(_config(pool_capacity=4, pool_max_wait=3600.0)) as pipe:
         await pipe.subscribe("a", gated)
         await pipe.subscribe("b", gated)
         await trio.testing.wait_all_tasks_blocked()
@@ -783,7 +758,7 @@ async def test_events_routed_after_a_pool_wait_carry_the_current_routing_version
         # Routed to the newcomer, so routed under the new version: it must say so.
         assert newcomer.seen == ids[2:]
         assert newcomer.versions == [version]
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 # -- ordering and resync ----------------------------------------------------------
@@ -792,7 +767,7 @@ async def test_events_routed_after_a_pool_wait_carry_the_current_routing_version
 async def test_a_sequence_gap_on_a_contiguous_book_calls_the_resync_listener() -> None:
     resyncs: list[tuple[str, str]] = []
     book = Recorder()
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         pipe.on_resync("binance", lambda instrument, reason: resyncs.append((instrument, reason)))
         await pipe.subscribe("book", book, kinds=[Kind.BOOK_DELTA, Kind.BOOK_SNAPSHOT])
         for seq, prev in [(101, 100), (102, 101), (105, 104), (106, 105)]:
@@ -809,14 +784,14 @@ async def test_a_sequence_gap_on_a_contiguous_book_calls_the_resync_listener() -
         ordering = pipe.statistics().ordering
         assert (ordering.gaps, ordering.gap_dropped) == (1, 2)
         assert len(resyncs) == 1
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_a_gap_without_a_resync_listener_is_logged(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     resyncs: list[tuple[str, str]] = []
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         pipe.on_resync("binance", lambda instrument, reason: resyncs.append((instrument, reason)))
         await _publish(pipe, provider="okx", **_delta(5, 4))
         await _publish(pipe, provider="okx", **_delta(9, 8))
@@ -826,12 +801,12 @@ async def test_a_gap_without_a_resync_listener_is_logged(
     assert record.levelno == logging.WARNING
     assert "no resync listener for okx" in record.getMessage()
     assert "BTC-USDT" in record.getMessage()
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_a_lane_that_drops_a_book_delta_asks_for_a_resync() -> None:
     resyncs: list[tuple[str, str]] = []
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         pipe.on_resync("binance", lambda instrument, reason: resyncs.append((instrument, reason)))
         await pipe.subscribe("stuck", _stuck, lane_capacity=2)
         for seq in range(1, 6):
@@ -840,7 +815,7 @@ async def test_a_lane_that_drops_a_book_delta_asks_for_a_resync() -> None:
         assert resyncs
         assert resyncs[0] == ("BTC-USDT", "a subscriber's lane dropped a book delta")
         assert _lane(pipe, "stuck").books_awaiting_snapshot == 1
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 # -- races ----------------------------------------------------------------------
@@ -886,7 +861,7 @@ async def test_random_interleavings_keep_exactly_once_delivery_and_a_balanced_po
 
     published: list[tuple[int, Coordinates]] = []
     caplog.set_level(logging.CRITICAL, logger=_RUNTIME_LOGGER)
-    async with _open(config) as pipe:
+    async with open_test_pipeline(config) as pipe:
         for name, filters in FILTERS.items():
             await pipe.subscribe(name, consumer(name), **filters)
         for _ in range(400):
@@ -916,4 +891,4 @@ async def test_random_interleavings_keep_exactly_once_delivery_and_a_balanced_po
         assert seen[name] == [i for i, c in published if _matches(filters, c)], name
     assert stats.dlq.recorded == raised
     assert sum(c.failed for c in stats.consumers) == raised
-    _assert_balanced(pipe)
+    assert_balanced(pipe)

@@ -35,9 +35,9 @@ from meltica_trio import (
     SubscribeMerged,
     Subscription,
     Unsubscribe,
-    open_pipeline,
 )
 from meltica_trio.orchestrator import MergeControl
+from meltica_trio.testing import assert_balanced, open_test_pipeline
 
 _CONTROL_LOGGER = "meltica_trio.bus._control"
 _ANSWER_KINDS = frozenset({Kind.CONTROL_ACK, Kind.CONTROL_RESULT})
@@ -52,32 +52,12 @@ BTC_TOP = MergeRule(
 )
 
 
-class WallClock:
-    """A fake wall clock in ns, strictly increasing, so seq-less streams never reorder."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000_000_000_000
-
-    def __call__(self) -> int:
-        self.now += 1_000
-        return self.now
-
-
 def _config(**overrides: Any) -> PipelineConfig:
     return PipelineConfig(debug=True, **overrides)
 
 
 def _open(config: PipelineConfig | None = None) -> AbstractAsyncContextManager[Pipeline]:
-    return open_pipeline(config or _config(merges=[BTC_TOP]), wall_clock=WallClock())
-
-
-def _assert_balanced(pipe: Pipeline) -> None:
-    report = pipe.recycler.leak_report()
-    assert not report, str(report)
-    stats = pipe.pool.statistics()
-    assert (stats.in_use, stats.heap_in_use) == (0, 0)
-    assert stats.acquired == stats.recycled
-    assert pipe.recycler.statistics().double_puts == 0
+    return open_test_pipeline(config or _config(merges=[BTC_TOP]))
 
 
 @attrs.frozen
@@ -208,7 +188,7 @@ async def test_every_command_type_is_answered_by_an_ack_and_a_result_with_its_co
             assert ("routing_version", str(version + 1)) in result.detail
         else:
             assert pipe.routing.version == version
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_a_given_command_id_is_repeated_by_both_answers() -> None:
@@ -404,7 +384,7 @@ async def test_a_refused_command_changes_nothing_and_says_why(case: str) -> None
         await _publish(pipe)
         await trio.testing.wait_all_tasks_blocked()
         assert recorder.kinds() == [Kind.TRADE]
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 @pytest.mark.parametrize(
@@ -468,7 +448,7 @@ async def test_a_refused_change_of_filters_leaves_a_running_consumer_running() -
         await _publish(pipe)
         await trio.testing.wait_all_tasks_blocked()
         assert recorder.kinds() == [Kind.TRADE]
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 # -- idempotence ---------------------------------------------------------------------
@@ -559,7 +539,7 @@ async def test_answers_to_a_consumers_own_commands_arrive_in_its_lane_only() -> 
             assert ack.reason == result.reason == f"no component handles {name} in this pipeline"
             assert ack.routing_version == pipe.routing.version
         assert bystander.kinds() == [Kind.TRADE]
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_python_callers_get_their_answers_returned_and_none_in_lanes() -> None:
@@ -579,7 +559,7 @@ async def test_python_callers_get_their_answers_returned_and_none_in_lanes() -> 
         assert all(isinstance(reply, ControlReply) for reply in replies)
         assert recorder.seen == []
         assert pipe.statistics().lanes[0].delivered == 0
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_answers_are_critical_and_survive_a_lane_flooded_with_market_data() -> None:
@@ -614,7 +594,7 @@ async def test_answers_are_critical_and_survive_a_lane_flooded_with_market_data(
         assert [a.command_id for a in answers] == [i for i in ids for _ in range(2)]
         assert [type(a) for a in answers] == [ControlAck, ControlResult] * 5
         assert trades == 3
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_orders_past_a_full_control_queue_are_refused_in_the_consumers_lane() -> None:
@@ -644,7 +624,7 @@ async def test_orders_past_a_full_control_queue_are_refused_in_the_consumers_lan
         assert [r.command_id for r in local] == sent[handled:]
         assert [r.command_id for r in remote] == sent[:handled]
         assert {r.reason for r in remote} == {"no component handles query_order in this pipeline"}
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 def test_a_context_without_a_control_bus_refuses_orders_through_its_deliver_callback() -> None:
@@ -692,7 +672,7 @@ async def test_an_owner_that_raises_while_applying_gives_an_internal_error_and_t
         assert (await pipe.control.set_trading_switch("c", True)).result.ok
         stats = pipe.statistics().control
         assert (stats.failed, stats.queued) == (1, 0)
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_an_owner_that_raises_while_checking_refuses_the_command_as_malformed(
@@ -745,7 +725,7 @@ async def test_commands_sent_from_outside_as_the_pipeline_closes_are_not_left_wa
         # No checkpoint: the block ends before the operators run.
     assert [type(exc) for exc in outcomes] == [PipelineClosedError] * 3
     assert trio.current_time() < 60
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_a_context_used_after_the_pipeline_closed_refuses_without_raising() -> None:
@@ -760,4 +740,4 @@ async def test_a_context_used_after_the_pipeline_closed_refuses_without_raising(
         await pipe.wait_idle()
     (ctx,) = kept
     ctx.cancel_order("o-late")  # answered into a closed lane: recycled, never raised
-    _assert_balanced(pipe)
+    assert_balanced(pipe)

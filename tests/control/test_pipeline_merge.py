@@ -16,11 +16,10 @@ from meltica_trio import (
     MergedTopOfBook,
     MergeRule,
     Pipeline,
-    PipelineConfig,
     Ticker,
     VenueTop,
-    open_pipeline,
 )
+from meltica_trio.testing import assert_balanced, open_test_pipeline
 
 BTC_TOP = MergeRule(
     name="btc-top",
@@ -32,29 +31,9 @@ BTC_TOP = MergeRule(
 )
 
 
-class WallClock:
-    """A fake wall clock in ns, strictly increasing, so seq-less streams never reorder."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000_000_000_000
-
-    def __call__(self) -> int:
-        self.now += 1_000
-        return self.now
-
-
 def _open(**overrides: Any) -> AbstractAsyncContextManager[Pipeline]:
     overrides.setdefault("merges", [BTC_TOP])
-    return open_pipeline(PipelineConfig(debug=True, **overrides), wall_clock=WallClock())
-
-
-def _assert_balanced(pipe: Pipeline) -> None:
-    report = pipe.recycler.leak_report()
-    assert not report, str(report)
-    stats = pipe.pool.statistics()
-    assert (stats.in_use, stats.heap_in_use) == (0, 0)
-    assert stats.acquired == stats.recycled
-    assert pipe.recycler.statistics().double_puts == 0
+    return open_test_pipeline(**overrides)
 
 
 @attrs.frozen
@@ -156,7 +135,7 @@ async def test_a_merged_subscriber_gets_one_consolidated_top_of_book_per_complet
             0,
         )
         assert (merge.fragments, merge.held, merge.open_windows) == (3, 0, 0)
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_a_window_missing_a_provider_is_suppressed_never_emitted_partially(
@@ -181,7 +160,7 @@ async def test_a_window_missing_a_provider_is_suppressed_never_emitted_partially
         (top,) = view.merged()
         assert (top.best_bid_provider, top.best_ask_provider) == ("binance", "okx")
         assert pipe.statistics().merge.emitted == 1
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_configure_merge_at_run_time_adds_a_rule_subscribers_can_use_at_once(
@@ -220,7 +199,7 @@ async def test_configure_merge_at_run_time_adds_a_rule_subscribers_can_use_at_on
         assert top.best_ask == ("2001", "2")
         merge = pipe.statistics().merge
         assert (merge.closed_by_count, merge.closed_by_time, merge.held) == (1, 0, 0)
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_merged_events_are_stamped_with_the_routing_version_current_when_they_go_out(
@@ -245,7 +224,7 @@ async def test_merged_events_are_stamped_with_the_routing_version_current_when_t
         assert [s.routing_version for s in raw.seen] == [fragments_version] * 2
         (merged,) = view.seen
         assert merged.routing_version == current
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_a_merged_view_survives_a_later_change_of_the_consumers_filters(
@@ -263,7 +242,7 @@ async def test_a_merged_view_survives_a_later_change_of_the_consumers_filters(
         await trio.sleep(BTC_TOP.window)
         await pipe.wait_idle()
         assert [s.kind for s in view.seen] == [Kind.MERGED]
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_fragments_held_in_an_open_window_go_back_when_the_pipeline_closes(
@@ -276,4 +255,4 @@ async def test_fragments_held_in_an_open_window_go_back_when_the_pipeline_closes
         stats = pipe.statistics()
         assert (stats.merge.held, stats.pool.in_use) == (1, 1)
     assert pipe.statistics().merge.drained == 1
-    _assert_balanced(pipe)
+    assert_balanced(pipe)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import attrs
@@ -27,36 +26,12 @@ from meltica_trio import (
     Subscribe,
     Trade,
     Unsubscribe,
-    open_pipeline,
 )
-
-
-class WallClock:
-    """A fake wall clock in ns, strictly increasing, so seq-less streams never reorder."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000_000_000_000
-
-    def __call__(self) -> int:
-        self.now += 1_000
-        return self.now
+from meltica_trio.testing import assert_balanced, open_test_pipeline
 
 
 def _config(**overrides: Any) -> PipelineConfig:
     return PipelineConfig(debug=True, **overrides)
-
-
-def _open(config: PipelineConfig | None = None) -> AbstractAsyncContextManager[Pipeline]:
-    return open_pipeline(config or _config(), wall_clock=WallClock())
-
-
-def _assert_balanced(pipe: Pipeline) -> None:
-    report = pipe.recycler.leak_report()
-    assert not report, str(report)
-    stats = pipe.pool.statistics()
-    assert (stats.in_use, stats.heap_in_use) == (0, 0)
-    assert stats.acquired == stats.recycled
-    assert pipe.recycler.statistics().double_puts == 0
 
 
 def _consumer(pipe: Pipeline, consumer_id: str) -> ConsumerStatistics:
@@ -119,7 +94,7 @@ async def _publish(
 
 async def test_staged_changes_change_nothing_until_the_flip_applies_them_all_at_once() -> None:
     a, b, c = Recorder(), Recorder(), Recorder()
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("a", a, kinds=Kind.TRADE)
         await pipe.subscribe("b", b, kinds=Kind.TRADE)
         await pipe.subscribe("c", c, instruments="BTC-USDT")
@@ -164,11 +139,11 @@ async def test_staged_changes_change_nothing_until_the_flip_applies_them_all_at_
                 version if s.event_id in old else version + 1 for s in recorder.seen
             ]
         assert all(_consumer(pipe, name).min_version == version + 1 for name in "abc")
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_a_plain_subscribe_leaves_what_others_staged_for_their_own_flip() -> None:
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("a", Recorder(), kinds=Kind.TRADE)
         await pipe.subscribe("b", Recorder(), kinds=Kind.TRADE)
         version = pipe.routing.version
@@ -189,7 +164,7 @@ async def test_a_plain_subscribe_leaves_what_others_staged_for_their_own_flip() 
 
 
 async def test_a_later_staged_change_for_a_consumer_replaces_its_earlier_one() -> None:
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("a", Recorder(), kinds=Kind.TRADE)
         await pipe.subscribe("newcomer", Recorder(), kinds=Kind.TRADE)
         await pipe.control.unsubscribe("newcomer")  # registered, routed nowhere
@@ -218,7 +193,7 @@ async def test_a_later_staged_change_for_a_consumer_replaces_its_earlier_one() -
 
 
 async def test_a_stage_with_one_refused_change_stages_none_of_them() -> None:
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("a", Recorder(), kinds=Kind.TRADE)
         reply = await pipe.control.stage_routing(
             Subscribe(consumer_id="a", kinds=Kind.TICKER), Subscribe(consumer_id="ghost")
@@ -228,7 +203,7 @@ async def test_a_stage_with_one_refused_change_stages_none_of_them() -> None:
 
 
 async def test_staged_commands_may_come_from_any_requester_and_be_sent_as_commands() -> None:
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("a", Recorder(), kinds=Kind.TRADE)
         command = StageRouting(
             consumer_id="a", changes=(Subscribe(consumer_id="a", kinds=Kind.TICKER),)
@@ -239,7 +214,7 @@ async def test_staged_commands_may_come_from_any_requester_and_be_sent_as_comman
 
 
 async def test_a_consumer_stopped_after_its_change_was_staged_gets_no_route_at_the_flip() -> None:
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("a", Recorder(), kinds=Kind.TRADE)
         await pipe.subscribe("leaving", Recorder(), kinds=Kind.TRADE)
         await pipe.control.stage_routing(
@@ -253,7 +228,7 @@ async def test_a_consumer_stopped_after_its_change_was_staged_gets_no_route_at_t
         await _publish(pipe, Kind.TICKER)
         await trio.testing.wait_all_tasks_blocked()
         assert pipe.statistics().fanout.deliveries == 1  # "a" only, no closed lane
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 @pytest.mark.parametrize("round_", range(12))
@@ -267,7 +242,7 @@ async def test_an_unsubscribe_racing_a_subscribe_never_leaves_a_route_to_a_stopp
         window=1.0,
         max_count=2,
     )
-    async with _open(_config(merges=[rule])) as pipe:
+    async with open_test_pipeline(_config(merges=[rule])) as pipe:
         await pipe.subscribe("r", Recorder(), kinds=Kind.TRADE)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(pipe.unsubscribe, "r")
@@ -278,7 +253,7 @@ async def test_an_unsubscribe_racing_a_subscribe_never_leaves_a_route_to_a_stopp
         await _publish(pipe)
         await trio.testing.wait_all_tasks_blocked()
         assert pipe.statistics().fanout.unrouted == 1
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 # -- versions travel with events ------------------------------------------------------
@@ -286,7 +261,7 @@ async def test_an_unsubscribe_racing_a_subscribe_never_leaves_a_route_to_a_stopp
 
 async def test_events_carry_the_routing_version_they_were_routed_under() -> None:
     early, late = Recorder(), Recorder()
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         first = await pipe.subscribe("early", early)
         one = await _publish(pipe)
         await trio.testing.wait_all_tasks_blocked()
@@ -307,7 +282,7 @@ async def test_events_carry_the_routing_version_they_were_routed_under() -> None
             (three, second + 1),
         ]
         assert pipe.statistics().routing_version == second + 1
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_a_flip_skips_queued_market_data_of_an_older_version_but_not_critical_events(
@@ -320,7 +295,7 @@ async def test_a_flip_skips_queued_market_data_of_an_older_version_but_not_criti
         slow_seen(event, ctx)
         await gate.wait()
 
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("slow", slow, instruments="BTC-USDT")
         await pipe.subscribe("bystander", bystander, instruments="BTC-USDT")
         first = await _publish(pipe)  # held by the slow handler
@@ -348,7 +323,7 @@ async def test_a_flip_skips_queued_market_data_of_an_older_version_but_not_criti
         # The other consumer's route did not change: it skips nothing.
         assert bystander.ids() == [first, *queued, after[0]]
         assert _consumer(pipe, "bystander").skipped_old_version == 0
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 # -- flips under load -------------------------------------------------------------------
@@ -431,7 +406,7 @@ async def _run_flips_under_load(seed: int) -> LoadFigures:
         flips = await flipper()
 
     config = _config(lane_capacity=events, intake_capacity=64)
-    async with _open(config) as pipe:
+    async with open_test_pipeline(config) as pipe:
         await pipe.subscribe("slow", slow, kinds=ALWAYS, instruments="BTC-USDT")
         await pipe.subscribe("target", recorder("target"), kinds=ALWAYS)
         await pipe.subscribe("steady", recorder("steady"))
@@ -467,7 +442,7 @@ async def _run_flips_under_load(seed: int) -> LoadFigures:
     assert sum(lane.delivered for lane in lanes.values()) == stats.fanout.deliveries
     assert consumers["steady"].skipped_old_version == 0
     assert consumers["slow"].skipped_old_version > 0
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
     return LoadFigures(
         critical_sent=len(critical_btc),
         critical_delivered={

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import attrs
@@ -19,39 +18,14 @@ from meltica_trio import (
     Kind,
     OrderState,
     Pipeline,
-    PipelineConfig,
     SetTradingSwitch,
     Side,
     SubmitOrder,
-    open_pipeline,
 )
+from meltica_trio.testing import assert_balanced, open_test_pipeline
 
 SWITCH_OFF = "trading switch is off for consumer 'trader'"
 NO_GATEWAY = "no component handles submit_order in this pipeline"
-
-
-class WallClock:
-    """A fake wall clock in ns, strictly increasing, so seq-less streams never reorder."""
-
-    def __init__(self) -> None:
-        self.now = 1_700_000_000_000_000_000
-
-    def __call__(self) -> int:
-        self.now += 1_000
-        return self.now
-
-
-def _open(**overrides: Any) -> AbstractAsyncContextManager[Pipeline]:
-    return open_pipeline(PipelineConfig(debug=True, **overrides), wall_clock=WallClock())
-
-
-def _assert_balanced(pipe: Pipeline) -> None:
-    report = pipe.recycler.leak_report()
-    assert not report, str(report)
-    stats = pipe.pool.statistics()
-    assert (stats.in_use, stats.heap_in_use) == (0, 0)
-    assert stats.acquired == stats.recycled
-    assert pipe.recycler.statistics().double_puts == 0
 
 
 @attrs.define(eq=False)
@@ -112,7 +86,7 @@ def _report(n: int) -> ExecReport:
 
 async def test_trading_starts_off_and_an_order_is_refused_in_the_consumers_own_lane() -> None:
     trader, bystander = Trader(), Trader()
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("trader", trader, kinds=[Kind.TRADE, Kind.EXEC_REPORT])
         # Subscribed to the answer kinds: still it must see no one else's answers.
         await pipe.subscribe("bystander", bystander, kinds=[Kind.CONTROL_ACK, Kind.CONTROL_RESULT])
@@ -138,12 +112,12 @@ async def test_trading_starts_off_and_an_order_is_refused_in_the_consumers_own_l
         # The command still carries its decision, for the consumer's own bookkeeping.
         assert order.decision_id
         assert order.trace_id == order.decision_id
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_with_the_switch_on_the_next_order_reaches_the_bus_and_is_refused_there() -> None:
     trader = Trader()
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("trader", trader, kinds=Kind.TRADE)
         reply = await pipe.control.set_trading_switch("trader", True)
         assert reply.ack.accepted
@@ -163,7 +137,7 @@ async def test_with_the_switch_on_the_next_order_reaches_the_bus_and_is_refused_
         assert isinstance(ack, ControlAck)
         assert (ack.accepted, ack.reason) == (False, NO_GATEWAY)
         assert result.reason == NO_GATEWAY  # a different reason: it left the runtime
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_switching_off_takes_effect_before_the_next_event_the_consumer_handles() -> None:
@@ -177,7 +151,7 @@ async def test_switching_off_takes_effect_before_the_next_event_the_consumer_han
             held.set()
             await release.wait()
 
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("trader", trading, kinds=Kind.TRADE)
         await pipe.control.set_trading_switch("trader", True)
         await _publish(pipe)
@@ -200,7 +174,7 @@ async def test_switching_off_takes_effect_before_the_next_event_the_consumer_han
         await trio.testing.wait_all_tasks_blocked()
         assert trader.switch_seen == [True, False, True]
         assert trader.refused_locally == 1
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_exec_reports_keep_arriving_while_the_switch_is_off() -> None:
@@ -211,7 +185,7 @@ async def test_exec_reports_keep_arriving_while_the_switch_is_off() -> None:
         await gate.wait()
         trader(event, ctx)
 
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe(
             "trader", lagging, kinds=[Kind.TRADE, Kind.EXEC_REPORT], lane_capacity=1
         )
@@ -228,7 +202,7 @@ async def test_exec_reports_keep_arriving_while_the_switch_is_off() -> None:
         assert trader.refused_locally == len(trader.orders) == 30 - skipped
         assert {r.reason for r in trader.results()} == {SWITCH_OFF}
         assert not trader.switch_seen[0]
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_cancels_and_queries_reach_the_bus_whatever_the_switch_says() -> None:
@@ -242,7 +216,7 @@ async def test_cancels_and_queries_reach_the_bus_whatever_the_switch_says() -> N
         elif isinstance(event.payload, ControlResult):
             results.append(event.payload)
 
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("cautious", cautious, kinds=Kind.TRADE)
         received = pipe.statistics().control.received
         await _publish(pipe)
@@ -252,12 +226,12 @@ async def test_cancels_and_queries_reach_the_bus_whatever_the_switch_says() -> N
             "no component handles cancel_order in this pipeline",
             "no component handles query_order in this pipeline",
         ]
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_the_switch_is_per_consumer() -> None:
     alice, bob = Trader(), Trader()
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("alice", alice, kinds=Kind.TRADE)
         await pipe.subscribe("bob", bob, kinds=Kind.TRADE)
         await pipe.control.set_trading_switch("alice", True)
@@ -266,7 +240,7 @@ async def test_the_switch_is_per_consumer() -> None:
         assert (alice.switch_seen, bob.switch_seen) == ([True], [False])
         assert (alice.refused_locally, bob.refused_locally) == (0, 1)
         assert [r.reason for r in bob.results()] == ["trading switch is off for consumer 'bob'"]
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 @pytest.mark.parametrize(
@@ -283,7 +257,7 @@ async def test_a_refused_set_trading_switch_leaves_every_switch_off(
     command: SetTradingSwitch, reason: str
 ) -> None:
     trader = Trader()
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("trader", trader, kinds=Kind.TRADE)
         reply = await pipe.control.send(command)
         assert (reply.ack.accepted, reply.ack.reason) == (False, reason)
@@ -292,7 +266,7 @@ async def test_a_refused_set_trading_switch_leaves_every_switch_off(
         await trio.testing.wait_all_tasks_blocked()
         assert trader.switch_seen == [False]
         assert trader.refused_locally == 1
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
 
 
 async def test_a_consumer_cannot_turn_its_own_switch_on() -> None:
@@ -306,7 +280,7 @@ async def test_a_consumer_cannot_turn_its_own_switch_on() -> None:
             ctx.trading_enabled = True  # type: ignore[misc]
         trader(event, ctx)
 
-    async with _open() as pipe:
+    async with open_test_pipeline() as pipe:
         await pipe.subscribe("trader", sneaky, kinds=Kind.TRADE)
         await _publish(pipe)
         await _publish(pipe)
@@ -315,4 +289,4 @@ async def test_a_consumer_cannot_turn_its_own_switch_on() -> None:
         assert "AttributeError" in letter.error
         assert trader.switch_seen == [False]
         assert trader.refused_locally == 1
-    _assert_balanced(pipe)
+    assert_balanced(pipe)
