@@ -13,11 +13,21 @@ so ``except ValueError`` keeps working for callers who do not know this library:
     ├── ProviderError                               a venue connection failed
     │   ├── TransportError(..., ConnectionError)    a socket or HTTP request failed
     │   └── ProviderGaveUpError                     reconnecting stopped after max attempts
+    ├── InvalidTransitionError(..., ValueError)     an order update the state machine refuses
+    ├── LedgerFullError(..., RuntimeError)          the idempotency ledger is full
+    ├── VenueError                                  a venue's order API failed
+    │   ├── VenueUnavailableError                   timeout, 5xx, no answer: outcome UNKNOWN
+    │   └── VenueRejectedError                      the venue answered "no"
+    │       ├── UnknownOrderError(..., KeyError)    it has no such order
+    │       └── DuplicateOrderError                 it already has that client order id
     └── LifecycleError(MelticaError, RuntimeError)  misuse of a pooled object
         ├── PoolExhausted                           no object within the deadline
         ├── UseAfterRecycleError                    touched after going back (debug)
         ├── DoublePutError                          recycled twice, or by a stale holder
         └── ForeignObjectError(..., TypeError)      not from any pool of this recycler
+
+``VenueUnavailableError`` is the one to be careful with: the request may or may not
+have reached the matching engine, so the order gateway queries before it resends.
 
 Errors carry what went wrong as attributes (``err.pool``, ``err.acquired_at``,
 ``err.reason``...) so that handlers and logs need not parse messages.
@@ -33,7 +43,10 @@ __all__ = [
     "ConsumerExistsError",
     "DecodeError",
     "DoublePutError",
+    "DuplicateOrderError",
     "ForeignObjectError",
+    "InvalidTransitionError",
+    "LedgerFullError",
     "LifecycleError",
     "MelticaError",
     "PipelineClosedError",
@@ -41,7 +54,11 @@ __all__ = [
     "ProviderError",
     "ProviderGaveUpError",
     "TransportError",
+    "UnknownOrderError",
     "UseAfterRecycleError",
+    "VenueError",
+    "VenueRejectedError",
+    "VenueUnavailableError",
 ]
 
 
@@ -258,3 +275,74 @@ class ProviderGaveUpError(ProviderError):
         self.attempts = attempts
         self.reason = reason
         super().__init__(f"{provider}: gave up after {attempts} attempts: {reason}")
+
+
+class InvalidTransitionError(MelticaError, ValueError):
+    """The order state machine refused an update.
+
+    Attributes:
+        client_order_id: the order's id.
+        current: its state before the update (an ``OrderState`` value).
+        target: the state the update asked for.
+        reason: why the transition is not allowed.
+    """
+
+    def __init__(self, client_order_id: str, current: str, target: str, reason: str) -> None:
+        self.client_order_id = client_order_id
+        self.current = current
+        self.target = target
+        self.reason = reason
+        super().__init__(f"order {client_order_id!r}: {current} -> {target} refused: {reason}")
+
+
+class LedgerFullError(MelticaError, RuntimeError):
+    """The idempotency ledger is full of unexpired entries and takes no new order.
+
+    Attributes:
+        max_entries: the ledger's bound.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        super().__init__(f"the idempotency ledger holds {max_entries} unexpired orders")
+
+
+class VenueError(MelticaError):
+    """A venue's order API failed.
+
+    Attributes:
+        provider: the venue connection (``"binance"``).
+        reason: what went wrong, in words.
+        status: the HTTP status, when there was a response.
+        code: the venue's error code (Binance ``-2013``), when it sent one.
+    """
+
+    def __init__(
+        self, provider: str, reason: str, *, status: int | None = None, code: int | None = None
+    ) -> None:
+        self.provider = provider
+        self.reason = reason
+        self.status = status
+        self.code = code
+        where = f" (HTTP {status}" + (f", code {code})" if code is not None else ")")
+        super().__init__(f"{provider}: {reason}" + (where if status is not None else ""))
+
+
+class VenueUnavailableError(VenueError):
+    """No usable answer (timeout, connection error, 5xx): the request's outcome is unknown."""
+
+
+class VenueRejectedError(VenueError):
+    """The venue answered and refused the request; nothing changed there."""
+
+
+class UnknownOrderError(VenueRejectedError, KeyError):
+    """The venue has no order with that client order id (Binance -2013 / -2011)."""
+
+    def __str__(self) -> str:
+        # KeyError would quote the message; keep it readable.
+        return VenueRejectedError.__str__(self)
+
+
+class DuplicateOrderError(VenueRejectedError):
+    """The venue already has an order with that client order id (Binance -2010)."""

@@ -43,9 +43,10 @@ from meltica_trio.dispatcher import (
     RoutingControl,
     RoutingTable,
 )
-from meltica_trio.events import ControlAck, ControlResult, Event, Kind, Payload
+from meltica_trio.events import ControlAck, ControlResult, Event, ExecReport, Kind, Payload
 from meltica_trio.lifecycle import EventPool, PoolStatistics, Recycler
 from meltica_trio.orchestrator import MergeControl, Merger, MergeStatistics
+from meltica_trio.orders import GatewayStatistics, OrderGateway, VenueOrderClient
 from meltica_trio.telemetry import DeadLetterQueue, DeadLetterStatistics
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ ResyncListener = Callable[[str, str], None]
 
 _CONTROL_ACK = Kind.CONTROL_ACK
 _CONTROL_RESULT = Kind.CONTROL_RESULT
+_EXEC_REPORT = Kind.EXEC_REPORT
 
 
 @attrs.frozen(kw_only=True)
@@ -73,6 +75,7 @@ class PipelineStatistics:
     dlq: DeadLetterStatistics
     control: ControlStatistics
     merge: MergeStatistics
+    orders: GatewayStatistics
 
 
 @attrs.define(eq=False)
@@ -100,6 +103,7 @@ class Pipeline:
     _intake: trio.MemorySendChannel[Event]
     _dispatcher: Dispatcher
     _bus: ControlBus
+    _gateway: OrderGateway
     _event_ids: Iterator[int]
     control: ControlClient = attrs.field(init=False)
     _consumers: ConsumerRegistry = attrs.field(init=False)
@@ -126,6 +130,7 @@ class Pipeline:
             self._bus.register(command, routing)
         self._bus.register(SetTradingSwitch, self._consumers)
         self._bus.register(ConfigureMerge, merges)
+        self._gateway.register(self._bus)
 
     # -- sources ------------------------------------------------------------------
 
@@ -315,6 +320,30 @@ class Pipeline:
         event.routing_version = self.routing.version
         consumer.lane.put(event)
 
+    def _deliver_report(
+        self,
+        consumer_id: str,
+        report: ExecReport,
+        decision_id: str | None,
+        trace_id: str | None,
+    ) -> None:
+        """Put an execution report in its owner's lane (critical: never dropped)."""
+        consumer = self._consumers.get(consumer_id)
+        if consumer is None:
+            log.warning("exec report %s for %r, which is gone", report.exec_id, consumer_id)
+            return
+        order = self._gateway.order_of(consumer_id, report.client_order_id)
+        event = self.pool.acquire_or_allocate()
+        event.event_id = next(self._event_ids)
+        event.kind = _EXEC_REPORT
+        event.provider = order.provider if order else ""
+        event.instrument = order.instrument if order else ""
+        event.payload = report
+        event.decision_id, event.trace_id = decision_id, trace_id
+        event.ingest_ts = event.emit_ts = self.wall_clock()
+        event.routing_version = self.routing.version
+        consumer.lane.put(event)
+
     # -- observing ----------------------------------------------------------------
 
     def statistics(self) -> PipelineStatistics:
@@ -333,6 +362,7 @@ class Pipeline:
             dlq=self.dlq.statistics(),
             control=self._bus.statistics(),
             merge=self.merger.statistics(),
+            orders=self._gateway.statistics(),
         )
 
     async def wait_idle(self) -> None:
@@ -359,6 +389,7 @@ async def open_pipeline(
     *,
     recycler: Recycler | None = None,
     wall_clock: Callable[[], int] = time.time_ns,
+    order_clients: Iterable[VenueOrderClient] = (),
 ) -> AsyncIterator[Pipeline]:
     """Run a pipeline for the duration of the ``async with`` block.
 
@@ -370,6 +401,8 @@ async def open_pipeline(
         config: settings; defaults throughout when None.
         recycler: share one with other components; a new one (debug per config) if None.
         wall_clock: ns since the epoch, for event timestamps; injectable for tests.
+        order_clients: the venues orders can go to (``open_binance_orders(...)``);
+            without any, order commands are refused with the reason.
     """
     config = config or PipelineConfig()
     recycler = recycler or Recycler(debug=config.debug)
@@ -403,7 +436,15 @@ async def open_pipeline(
         idle_ttl=config.stream_idle_ttl,
     )
     dispatcher = Dispatcher(receive, pool, recycler, routing, orderer, merger, wall_clock)
+
+    def deliver_report(
+        consumer_id: str, report: ExecReport, decision_id: str | None, trace_id: str | None
+    ) -> None:
+        if pipeline is not None:
+            pipeline._deliver_report(consumer_id, report, decision_id, trace_id)
+
     bus = ControlBus(deliver, lambda: routing.version)
+    gateway = OrderGateway(order_clients, deliver_report)
     try:
         async with trio.open_nursery() as nursery:
             pipeline = Pipeline(
@@ -418,10 +459,12 @@ async def open_pipeline(
                 send,
                 dispatcher,
                 bus,
+                gateway,
                 event_ids,
             )
             await nursery.start(dispatcher.serve)
             await nursery.start(bus.serve)
+            await nursery.start(gateway.serve)
             try:
                 yield pipeline
             finally:

@@ -1,0 +1,165 @@
+"""The idempotency ledger: one order per ``(consumer_id, client_order_id)``.
+
+The gateway records every accepted SubmitOrder here with the outcome it answered.
+A second SubmitOrder with the same key finds the entry and gets the same outcome
+back; no second venue order is ever made for it. Entries are kept for ``ttl``
+seconds of the trio clock; the ledger holds at most ``max_entries`` of them and,
+when full of unexpired entries, refuses new orders (fails closed) rather than
+forget a key that may still be resent.
+
+:class:`OrderLedger` is the protocol the gateway uses; :class:`MemoryLedger` is the
+in-process implementation. The protocol is synchronous because the control task
+consults it inside ``check``/``apply``, which never wait: a shared (Redis) ledger
+keeps a local mirror, loaded before the gateway serves, and writes through from
+its own task.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Protocol
+
+import attrs
+import trio
+
+from meltica_trio.bus import Outcome, SubmitOrder
+
+from ._defaults import LEDGER_MAX_ENTRIES, LEDGER_TTL
+from ._errors import LedgerFullError
+
+
+@attrs.frozen
+class OrderKey:
+    """What makes an order unique: the consumer and its own id for the order."""
+
+    consumer_id: str
+    client_order_id: str
+
+
+@attrs.frozen(kw_only=True)
+class LedgerEntry:
+    """One accepted order: the command, the outcome answered, and when (trio clock)."""
+
+    key: OrderKey
+    command: SubmitOrder
+    outcome: Outcome
+    recorded_at: float
+
+
+@attrs.frozen(kw_only=True)
+class LedgerStatistics:
+    """Entries held now, and counts since the ledger was made (duplicates are counted by
+    the gateway, since a lookup must change nothing)."""
+
+    entries: int
+    recorded: int
+    expired: int
+    refused_full: int
+
+
+class OrderLedger(Protocol):
+    """Where the gateway remembers the orders it accepted."""
+
+    def lookup(self, key: OrderKey) -> LedgerEntry | None:
+        """The unexpired entry for ``key``, or None. Changes nothing."""
+
+    def has_room(self) -> bool:
+        """True if :meth:`record` would accept a new key now. Changes nothing."""
+
+    def record(self, key: OrderKey, command: SubmitOrder, outcome: Outcome) -> LedgerEntry:
+        """Remember an accepted order and its outcome, stamped now (expiring old entries).
+
+        Raises:
+            LedgerFullError: the ledger is full of unexpired entries.
+            KeyError: an unexpired entry for the key exists.
+        """
+
+    def expire(self) -> list[OrderKey]:
+        """Forget the expired entries; returns their keys."""
+
+    def statistics(self) -> LedgerStatistics:
+        """Counters of the ledger."""
+
+
+@attrs.define(eq=False)
+class MemoryLedger:
+    """The in-process ledger: insertion order is expiry order.
+
+    Args:
+        ttl: seconds an entry is kept.
+        max_entries: entries kept at once.
+        clock: seconds, monotonic (the trio clock, so tests use ``MockClock``).
+    """
+
+    ttl: float = LEDGER_TTL
+    max_entries: int = LEDGER_MAX_ENTRIES
+    clock: Callable[[], float] = trio.current_time
+    _entries: OrderedDict[OrderKey, LedgerEntry] = attrs.field(init=False, factory=OrderedDict)
+    _recorded: int = attrs.field(init=False, default=0)
+    _expired: int = attrs.field(init=False, default=0)
+    _refused_full: int = attrs.field(init=False, default=0)
+
+    def __attrs_post_init__(self) -> None:
+        if self.ttl <= 0 or self.max_entries < 1:
+            raise ValueError("ledger ttl must be above 0 and max_entries at least 1")
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _alive(self, entry: LedgerEntry, now: float) -> bool:
+        return now - entry.recorded_at < self.ttl
+
+    def lookup(self, key: OrderKey) -> LedgerEntry | None:
+        """The unexpired entry for ``key``, or None. Changes nothing."""
+        entry = self._entries.get(key)
+        if entry is None or not self._alive(entry, self.clock()):
+            return None
+        return entry
+
+    def has_room(self) -> bool:
+        """True if :meth:`record` would accept a new key now. Changes nothing."""
+        if len(self._entries) < self.max_entries:
+            return True
+        oldest = next(iter(self._entries.values()))
+        return not self._alive(oldest, self.clock())
+
+    def record(self, key: OrderKey, command: SubmitOrder, outcome: Outcome) -> LedgerEntry:
+        """Remember an accepted order and its outcome, stamped now (expiring old entries).
+
+        Raises:
+            LedgerFullError: the ledger is full of unexpired entries.
+            KeyError: an unexpired entry for the key exists.
+        """
+        self.expire()
+        if key in self._entries:
+            raise KeyError(key)
+        if len(self._entries) >= self.max_entries:
+            self._refused_full += 1
+            raise LedgerFullError(self.max_entries)
+        entry = LedgerEntry(key=key, command=command, outcome=outcome, recorded_at=self.clock())
+        self._entries[key] = entry
+        self._recorded += 1
+        return entry
+
+    def expire(self) -> list[OrderKey]:
+        """Forget the expired entries; returns their keys."""
+        now = self.clock()
+        gone: list[OrderKey] = []
+        while self._entries:
+            key, oldest = next(iter(self._entries.items()))
+            if self._alive(oldest, now):
+                break
+            self._entries.popitem(last=False)
+            gone.append(key)
+        self._expired += len(gone)
+        return gone
+
+    def statistics(self) -> LedgerStatistics:
+        """Counters of the ledger."""
+        return LedgerStatistics(
+            entries=len(self._entries),
+            recorded=self._recorded,
+            expired=self._expired,
+            refused_full=self._refused_full,
+        )
