@@ -26,7 +26,6 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run the main job against in-process sources")
     demo.add_argument("--seconds", type=float, default=5.0, help="how long to run (default 5)")
     demo.add_argument("--consumers", type=int, default=10, help="strategies (default 10)")
-    demo.add_argument("--rate", type=int, default=8000, help="events/s over all sources")
     demo.add_argument("--debug", action="store_true", help="poison recycled envelopes")
     demo.add_argument("--summary-json", metavar="PATH", help="also write the summary as JSON")
     demo.add_argument(
@@ -70,14 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "demo":
-        if args.seconds <= 0 or args.consumers < 1 or args.rate < 4:
-            parser.error("--seconds must be > 0, --consumers >= 1 and --rate >= 4")
+        if args.seconds <= 0 or args.consumers < 1:
+            parser.error("--seconds must be > 0 and --consumers >= 1")
         dashboard = sys.stdout.isatty() and not args.headless
         run = functools.partial(
             run_demo,
             args.seconds,
             args.consumers,
-            args.rate,
             debug=args.debug,
             dashboard=dashboard,
         )

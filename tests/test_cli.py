@@ -14,9 +14,8 @@ DATA = Path(__file__).parent / "providers" / "data"
 
 def test_demo_runs_headless_and_returns_every_lease(tmp_path: Path) -> None:
     summary_path = tmp_path / "summary.json"
-    code = main(
-        ["demo", "--seconds", "0.5", "--consumers", "5", "--summary-json", str(summary_path)]
-    )
+    argv = ["demo", "--seconds", "3", "--consumers", "5", "--headless"]
+    code = main([*argv, "--summary-json", str(summary_path)])
     summary = orjson.loads(summary_path.read_bytes())
 
     assert code == 0
@@ -24,6 +23,12 @@ def test_demo_runs_headless_and_returns_every_lease(tmp_path: Path) -> None:
     assert summary["events"] > 0
     assert summary["deliveries"] >= summary["events"]
     assert summary["dlq"] == sum(c["failed"] for c in summary["consumers"].values())
+    # Orders went to the simulated venues over real sockets, and nothing was lost.
+    assert summary["orders_submitted"] > 0
+    assert summary["venue_orders"] == summary["orders_submitted"]
+    assert summary["duplicate_orders"] == 0
+    assert summary["exec_reports_lost"] == 0
+    assert summary["exec_reports_emitted"] == summary["exec_reports_delivered"] > 0
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ method returns, so no other task can observe the book between a change and its d
 
 from __future__ import annotations
 
+import collections
 import itertools
 import random
 import secrets
@@ -84,6 +85,11 @@ class Exchange:
             self.symbols[spec.symbol] = SymbolState(spec, engine, market)
         self._keys = {c.api_key: c for c in config.credentials}
         self._listen_keys: dict[str, _ListenKey] = {}
+        # What clients did, for tests and the demo's audit (no venue logic reads them).
+        self.placed: collections.Counter[tuple[str, str]] = collections.Counter()
+        """Orders accepted, by (account, client order id): above 1 is a duplicate order."""
+        self.reports_sent: collections.Counter[str] = collections.Counter()
+        """executionReports sent on user data streams, by account."""
 
     def now_ms(self) -> int:
         """The venue's wall clock in milliseconds."""
@@ -117,6 +123,8 @@ class Exchange:
             outcome = state.engine.submit(request, self.now_ms())
         except DuplicateOrderError:
             raise wire.DUPLICATE_ORDER from None
+        client_order_id = request.client_order_id or ""
+        self.placed[(request.owner, client_order_id)] += 1
         self.publish(state, [outcome])
         return outcome
 
@@ -183,6 +191,7 @@ class Exchange:
                 key = self._key_of(report.order.owner)
                 if key is not None:
                     self.hub.publish(key, wire.execution_report(state.spec.symbol, now, report))
+                    self.reports_sent[report.order.owner] += 1
 
     def _publish_trades(self, state: SymbolState, now: int, fills: tuple[Fill, ...]) -> None:
         name = f"{state.stream}@aggTrade"
