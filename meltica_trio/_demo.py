@@ -280,6 +280,7 @@ def _summary(
         "exec_reports_lost": unheard,
         "exec_reports_emitted": stats.orders.exec_reports,
         "merged_events": stats.merge.emitted,
+        "merge": attrs.asdict(stats.merge),
         "dlq": stats.dlq.recorded,
         "pool_high_water": stats.pool.high_water,
         "leases_outstanding": len(pipe.recycler.leak_report().leases),
