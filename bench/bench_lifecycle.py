@@ -363,31 +363,11 @@ class GcCount:
 
 def churn_fresh(n: int, ring_size: int) -> None:
     """Allocate ``n`` fresh Events, each alive until ``ring_size`` newer ones exist."""
-    new = Event
-    # fmt: off
-    (event_id, kind, provider, instrument, seq, ingest_ts, emit_ts, routing_version,
-     trace_id, decision_id, schema_version, payload, skipped) = SAMPLE
-    # fmt: on
+    src = sample_event()
     ring: deque[Event] = deque()
     append, popleft = ring.append, ring.popleft
     for _ in range(n):
-        append(
-            new(
-                event_id=event_id,
-                kind=kind,
-                provider=provider,
-                instrument=instrument,
-                seq=seq,
-                ingest_ts=ingest_ts,
-                emit_ts=emit_ts,
-                routing_version=routing_version,
-                trace_id=trace_id,
-                decision_id=decision_id,
-                schema_version=schema_version,
-                payload=payload,
-                skipped=skipped,
-            )
-        )
+        append(fresh_copy(src))
         if len(ring) > ring_size:
             popleft()
 
