@@ -23,10 +23,19 @@ import orjson
 import trio
 
 from meltica_trio._config import PipelineConfig
-from meltica_trio._dashboard import run_dashboard
+from meltica_trio._dashboard import Extra, run_dashboard
 from meltica_trio._pipeline import Pipeline, open_pipeline
 from meltica_trio.consumers import ConsumerContext
-from meltica_trio.events import Event, ExecReport, Kind, Side, Ticker, Trade
+from meltica_trio.events import (
+    BookStatus,
+    Event,
+    ExecReport,
+    Kind,
+    OrderState,
+    Side,
+    Ticker,
+    Trade,
+)
 from meltica_trio.orchestrator import MergeRule
 from meltica_trio.orders import (
     BinanceOrderClient,
@@ -125,6 +134,35 @@ async def _slow(event: Event, ctx: ConsumerContext) -> None:
     await trio.sleep(0.002)
 
 
+@attrs.define(eq=False)
+class BookWatch:
+    """Keeps the latest status of every book, for the dashboard."""
+
+    states: dict[str, str] = attrs.field(factory=dict)
+
+    def __call__(self, event: Event, ctx: ConsumerContext) -> None:
+        if isinstance(event.payload, BookStatus):
+            self.states[f"{event.provider} {event.instrument}"] = event.payload.state.value
+
+
+def _panels(pipe: Pipeline, books: BookWatch, traders: list[Trader]) -> Extra:
+    def panels() -> dict[str, dict[str, str]]:
+        orders = pipe.statistics().orders
+        fills = sum(1 for t in traders for r in t.last.values() if r.state is OrderState.FILLED)
+        return {
+            "books": dict(sorted(books.states.items())),
+            "orders": {
+                "submitted / at venues": f"{orders.submitted} / {orders.venue_orders}",
+                "duplicate submits refused": str(orders.duplicates_refused),
+                "retries / reconciled": f"{orders.retries} / {orders.reconciled}",
+                "exec reports delivered": str(orders.exec_reports),
+                "orders filled": str(fills),
+            },
+        }
+
+    return panels
+
+
 async def _merged(event: Event, ctx: ConsumerContext) -> None:
     await trio.lowlevel.checkpoint()
 
@@ -156,8 +194,9 @@ async def _venues_and_clients(
     yield venues, clients
 
 
-async def _subscribe_all(pipe: Pipeline, consumers: int) -> list[Trader]:
+async def _subscribe_all(pipe: Pipeline, consumers: int, books: BookWatch) -> list[Trader]:
     traders: list[Trader] = []
+    await pipe.subscribe("books", books, kinds=[Kind.BOOK_STATUS])
     menu: list[tuple[str, Any, dict[str, Any]]] = [
         ("vwap", Vwap(), {"kinds": [Kind.TRADE]}),
         ("trader", None, {"kinds": [Kind.TICKER]}),
@@ -197,7 +236,8 @@ async def run_demo(
         venues, clients = await stack.enter_async_context(_venues_and_clients(stack))
         transport = await stack.enter_async_context(open_network_transport())
         pipe = await stack.enter_async_context(open_pipeline(config, order_clients=clients))
-        traders = await _subscribe_all(pipe, consumers)
+        books = BookWatch()
+        traders = await _subscribe_all(pipe, consumers, books)
         async with trio.open_nursery() as nursery:
             for name, venue in zip(VENUES, venues, strict=True):
                 adapter = BinanceAdapter(
@@ -205,7 +245,8 @@ async def run_demo(
                 )
                 await nursery.start(functools.partial(serve_provider, pipe, adapter, transport))
             if dashboard:
-                nursery.start_soon(functools.partial(run_dashboard, pipe))
+                extra = _panels(pipe, books, traders)
+                nursery.start_soon(functools.partial(run_dashboard, pipe, extra=extra))
             await trio.sleep(seconds)
             nursery.cancel_scope.cancel(reason="demo time is up")
         await _settle(pipe, venues, traders)
