@@ -94,10 +94,20 @@ class Dispatcher:
                         return
             now = trio.current_time()
             orderer.expire(now, keep)
-            merger.expire(now, keep)
+            merger.expire(now, self._emit_merged)
             if released:
                 await self._fan_out(released, now)
             self.busy = False
+
+    def _emit_merged(self, event: Event) -> None:
+        """Queue a merged event for fan-out, stamped with its ingest time.
+
+        A merged event comes into being when its window closes, so that is its
+        ``ingest_ts``; its fragments' own times are older by up to the window, and
+        delivery latency would otherwise measure the window rather than the pipeline.
+        """
+        event.ingest_ts = self.wall_clock()
+        self._released.append(event)
 
     async def _take(self, keep: Callable[[Event], None]) -> bool:
         """Admit a batch from the intake into ordering; False once the intake has closed."""
@@ -126,7 +136,7 @@ class Dispatcher:
         lanes_for, version, pool = self.routing.lanes_for, self.routing.version, self.pool
         clock, duplicate = self.wall_clock, pool.duplicate_nowait
         mask = 0 if len(events) <= LATENCY_EXACT_BATCH else LATENCY_SAMPLE_MASK
-        offer, merged = self.merger.offer, events.append
+        offer, merged = self.merger.offer, self._emit_merged
         while events:
             event = events.popleft()
             offer(event, now, merged)
