@@ -100,6 +100,9 @@ class Lane:
     # The one consumer task waiting in take_batch, if any. A ParkingLot would do,
     # but costs a third of the CPU of a lightly loaded pipeline (see decisions.md).
     _waiter: trio.lowlevel.Task | None = attrs.field(init=False, default=None)
+    # Or, for a lane drained by a shared runner: told once when the lane has work.
+    _on_ready: Callable[[], None] | None = attrs.field(init=False, default=None)
+    _signalled: bool = attrs.field(init=False, default=False)
     _closed: bool = attrs.field(init=False, default=False)
     _delivered: int = attrs.field(init=False, default=0)
     _coalesced: int = attrs.field(init=False, default=0)
@@ -133,6 +136,9 @@ class Lane:
             return
         if self._waiter is not None:
             self._wake()
+        elif self._on_ready is not None and not self._signalled:
+            self._signalled = True
+            self._on_ready()
 
     def _put_latest(self, event: Event, key: StreamKey) -> bool:
         queued = self._latest.get(key)
@@ -263,7 +269,7 @@ class Lane:
         while not self._queue:
             if self._closed:
                 raise trio.EndOfChannel
-            if self._waiter is not None:
+            if self._waiter is not None or self._on_ready is not None:
                 raise trio.BusyResourceError("another task is already taking from this lane")
             self._waiter = trio.lowlevel.current_task()
 
@@ -272,6 +278,25 @@ class Lane:
                 return trio.lowlevel.Abort.SUCCEEDED
 
             await trio.lowlevel.wait_task_rescheduled(abort)
+        return self.take_nowait()
+
+    def notify_when_ready(self, callback: Callable[[], None]) -> None:
+        """Have ``callback`` told, once per :meth:`take_nowait`, that the lane has work.
+
+        For a runner that drains many lanes in one task instead of one task per
+        lane; the callback must not block.
+        """
+        self._on_ready = callback
+        if self._queue:
+            self._signalled = True
+            callback()
+
+    def take_nowait(self) -> deque[Event]:
+        """Everything queued now, in order (possibly nothing); never blocks.
+
+        The caller owns the returned events and must recycle each one.
+        """
+        self._signalled = False
         batch, self._queue = self._queue, deque()
         # Between takes a queue only grows (overflow drops keep it level), so its
         # deepest point is now: high water is tracked here, not on every put.

@@ -13,6 +13,7 @@ from meltica_trio.lifecycle import Recycler
 from meltica_trio.telemetry import DeadLetterQueue
 
 from ._context import ConsumerContext, Deliver
+from ._runner import SyncRunner
 from ._runtime import ConsumerRuntime, Handler
 
 
@@ -58,6 +59,8 @@ class ConsumerRegistry:
     control: ControlBus
     deliver: Deliver
     _consumers: dict[str, Consumer] = attrs.field(init=False, factory=dict)
+    _runner: SyncRunner = attrs.field(init=False, factory=SyncRunner)
+    _runner_started: bool = attrs.field(init=False, default=False)
 
     def get(self, consumer_id: str) -> Consumer | None:
         """The consumer with this id, if registered."""
@@ -72,7 +75,10 @@ class ConsumerRegistry:
     async def start(
         self, nursery: trio.Nursery, consumer_id: str, fn: Handler, lane_capacity: int
     ) -> Consumer:
-        """Register a consumer and start its task in ``nursery``.
+        """Register a consumer and start running it in ``nursery``.
+
+        An async consumer gets a task of its own; sync consumers share one runner
+        task (see :mod:`meltica_trio.consumers._runner` for why).
 
         Cancellation:
             A start cancelled part-way leaves nothing registered.
@@ -98,7 +104,13 @@ class ConsumerRegistry:
         consumer = Consumer(lane, runtime, context)
         self._consumers[consumer_id] = consumer
         try:
-            await nursery.start(self._run, consumer)
+            if runtime.is_async:
+                await nursery.start(self._run, consumer)
+            else:
+                if not self._runner_started:
+                    await nursery.start(self._runner.serve)
+                    self._runner_started = True
+                self._runner.attach(runtime)
         except BaseException:
             self.stop(consumer_id, consumer, "its start was cancelled")
             raise
@@ -117,6 +129,9 @@ class ConsumerRegistry:
             del self._consumers[consumer_id]
         consumer.lane.close()
         consumer.scope.cancel(reason=f"consumer {consumer_id}: {reason}")
+        if not consumer.runtime.is_async:
+            self._runner.detach(consumer.runtime)
+            consumer.finished.set()  # no task of its own to wait for
 
     def close_all(self) -> None:
         """Shutdown, once every task has ended: recycle what the lanes still hold."""

@@ -112,6 +112,20 @@ class ConsumerRuntime:
                 self.recycler.recycle_all(batch)
                 self.busy = False
 
+    @property
+    def is_async(self) -> bool:
+        """Whether the function is awaited (it then needs a task of its own)."""
+        return self._is_async
+
+    def run_batch(self, batch: deque[Event]) -> None:
+        """Run a sync consumer over ``batch`` and recycle it (for a shared runner)."""
+        self.busy = True
+        try:
+            self._run_sync(batch)
+        finally:
+            self.recycler.recycle_all(batch)
+            self.busy = False
+
     # Events are recycled together when the batch is over (above), which keeps two
     # calls per delivery out of these loops; a handler's event stays valid until then.
     #
