@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
 
 from meltica_trio._config import PipelineConfig
 from meltica_trio._pipeline import Pipeline, open_pipeline
+from meltica_trio.orders import VenueOrderClient
 
 _EPOCH_NS: Final = 1_700_000_000_000_000_000
 
@@ -28,15 +30,23 @@ class StepClock:
 
 
 def open_test_pipeline(
-    config: PipelineConfig | None = None, **overrides: Any
+    config: PipelineConfig | None = None,
+    *,
+    order_clients: Iterable[VenueOrderClient] = (),
+    **overrides: Any,
 ) -> AbstractAsyncContextManager[Pipeline]:
     """``open_pipeline`` for tests: debug mode (poisoned envelopes) and a :class:`StepClock`.
 
     Args:
         config: the settings; ``PipelineConfig(debug=True, **overrides)`` when None.
+        order_clients: venues the order gateway may use.
         overrides: fields of the default test config (ignored when ``config`` is given).
     """
-    return open_pipeline(config or PipelineConfig(debug=True, **overrides), wall_clock=StepClock())
+    return open_pipeline(
+        config or PipelineConfig(debug=True, **overrides),
+        wall_clock=StepClock(),
+        order_clients=order_clients,
+    )
 
 
 def assert_balanced(pipe: Pipeline) -> None:
