@@ -45,8 +45,15 @@ from meltica_trio.orders import (
     venue_client_order_id,
 )
 from meltica_trio.providers import BinanceAdapter, open_network_transport, serve_provider
-from meltica_trio.venue import MarketConfig, Venue, VenueConfig, open_venue
-from meltica_trio.venue._config import DEFAULT_ACCOUNT, DEFAULT_API_KEY, DEFAULT_API_SECRET
+from meltica_trio.venue import (
+    DEFAULT_ACCOUNT,
+    DEFAULT_API_KEY,
+    DEFAULT_API_SECRET,
+    MarketConfig,
+    Venue,
+    VenueConfig,
+    open_venue,
+)
 
 VENUES: Final = ("sim-a", "sim-b")
 INSTRUMENTS: Final = ("BTC-USDT", "ETH-USDT")

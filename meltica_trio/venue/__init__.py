@@ -16,6 +16,7 @@ use ``(s, i, x, t)`` plus ``X`` and ``z`` instead.
 from __future__ import annotations
 
 from ._config import (
+    DEFAULT_ACCOUNT,
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
     DEFAULT_SYMBOLS,
@@ -45,6 +46,7 @@ from ._protocol import ApiError, sign, signed_query, total_params
 from ._server import Venue, VenueStatistics, open_venue, run_venue_cli, serve_venue
 
 __all__ = [
+    "DEFAULT_ACCOUNT",
     "DEFAULT_API_KEY",
     "DEFAULT_API_SECRET",
     "DEFAULT_SYMBOLS",
