@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from decimal import Decimal
 from typing import Any, Final
 
@@ -174,10 +173,8 @@ async def _merged(event: Event, ctx: ConsumerContext) -> None:
     await trio.lowlevel.checkpoint()
 
 
-@asynccontextmanager
-async def _venues_and_clients(
-    stack: AsyncExitStack,
-) -> AsyncIterator[tuple[list[Venue], list[BinanceOrderClient]]]:
+async def _open_venues(stack: AsyncExitStack) -> tuple[list[Venue], list[BinanceOrderClient]]:
+    """Start the simulated venues and an order client for each, closed with ``stack``."""
     venues = [
         await stack.enter_async_context(
             open_venue(VenueConfig(seed=seed, market=MarketConfig(rate=MARKET_RATE)))
@@ -198,7 +195,7 @@ async def _venues_and_clients(
         )
         for name, venue in zip(VENUES, venues, strict=True)
     ]
-    yield venues, clients
+    return venues, clients
 
 
 async def _subscribe_all(pipe: Pipeline, consumers: int, books: BookWatch) -> list[Trader]:
@@ -240,7 +237,7 @@ async def run_demo(
     )
     config = PipelineConfig(debug=debug, merges=[merge])
     async with AsyncExitStack() as stack:
-        venues, clients = await stack.enter_async_context(_venues_and_clients(stack))
+        venues, clients = await _open_venues(stack)
         transport = await stack.enter_async_context(open_network_transport())
         pipe = await stack.enter_async_context(open_pipeline(config, order_clients=clients))
         books = BookWatch()
