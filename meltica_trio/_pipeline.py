@@ -309,16 +309,9 @@ class Pipeline:
     def _deliver_answer(self, consumer_id: str, answer: ControlAck | ControlResult) -> None:
         """Put a control answer in the consumer's lane (critical: never dropped)."""
         consumer = self._consumers.get(consumer_id)
-        if consumer is None:
-            return
-        event = self.pool.acquire_or_allocate()
-        event.event_id = next(self._event_ids)
-        event.kind = _CONTROL_ACK if isinstance(answer, ControlAck) else _CONTROL_RESULT
-        event.provider = "control"
-        event.payload = answer
-        event.ingest_ts = event.emit_ts = self.wall_clock()
-        event.routing_version = self.routing.version
-        consumer.lane.put(event)
+        if consumer is not None:
+            kind = _CONTROL_ACK if isinstance(answer, ControlAck) else _CONTROL_RESULT
+            consumer.lane.put(self._direct_event(kind, answer, provider="control"))
 
     def _deliver_report(
         self,
@@ -333,16 +326,32 @@ class Pipeline:
             log.warning("exec report %s for %r, which is gone", report.exec_id, consumer_id)
             return
         order = self._gateway.order_of(consumer_id, report.client_order_id)
+        event = self._direct_event(
+            _EXEC_REPORT,
+            report,
+            provider=order.provider if order else "",
+            instrument=order.instrument if order else "",
+        )
+        event.decision_id, event.trace_id = decision_id, trace_id
+        consumer.lane.put(event)
+
+    def _direct_event(
+        self, kind: Kind, payload: Payload, *, provider: str, instrument: str = ""
+    ) -> Event:
+        """An event for one consumer's lane, bypassing routing; it never waits or fails.
+
+        Answers and execution reports are critical: the pool lends from the heap
+        rather than let them wait for an envelope.
+        """
         event = self.pool.acquire_or_allocate()
         event.event_id = next(self._event_ids)
-        event.kind = _EXEC_REPORT
-        event.provider = order.provider if order else ""
-        event.instrument = order.instrument if order else ""
-        event.payload = report
-        event.decision_id, event.trace_id = decision_id, trace_id
+        event.kind = kind
+        event.provider = provider
+        event.instrument = instrument
+        event.payload = payload
         event.ingest_ts = event.emit_ts = self.wall_clock()
         event.routing_version = self.routing.version
-        consumer.lane.put(event)
+        return event
 
     # -- observing ----------------------------------------------------------------
 

@@ -24,17 +24,22 @@ def _next_command_id() -> str:
     return uuid.uuid4().hex
 
 
-def _strings(values: Iterable[str] | str | None) -> frozenset[str] | None:
-    if values is None:
-        return None
+def frozen_or_all(values: Iterable[str] | str | None) -> frozenset[str] | None:
+    """A filter's values frozen; None (every value) stays None, a lone string is one value."""
+    return None if values is None else frozen_strings(values)
+
+
+def frozen_strings(values: Iterable[str] | str) -> frozenset[str]:
+    """Strings frozen; a lone string is one value, not a set of its letters."""
     return frozenset((values,) if isinstance(values, str) else values)
 
 
-def _provider_set(values: Iterable[str]) -> frozenset[str]:
-    return frozenset((values,) if isinstance(values, str) else values)
+def kinds_or_all(values: Iterable[Kind | str] | Kind | str | None) -> frozenset[Kind] | None:
+    """Kinds (or their wire names) frozen; None (every kind) stays None.
 
-
-def _kinds(values: Iterable[Kind | str] | Kind | str | None) -> frozenset[Kind] | None:
+    Raises:
+        ValueError: a name that is not a kind.
+    """
     if values is None:
         return None
     items = (values,) if isinstance(values, str) else values
@@ -53,9 +58,9 @@ class Subscribe:
     """Replace the consumer's filters; ``None`` in a filter means every value."""
 
     consumer_id: str
-    instruments: frozenset[str] | None = attrs.field(default=None, converter=_strings)
-    kinds: frozenset[Kind] | None = attrs.field(default=None, converter=_kinds)
-    providers: frozenset[str] | None = attrs.field(default=None, converter=_strings)
+    instruments: frozenset[str] | None = attrs.field(default=None, converter=frozen_or_all)
+    kinds: frozenset[Kind] | None = attrs.field(default=None, converter=kinds_or_all)
+    providers: frozenset[str] | None = attrs.field(default=None, converter=frozen_or_all)
     command_id: str = attrs.field(factory=_next_command_id)
 
 
@@ -120,7 +125,7 @@ class ConfigureMerge:
     name: str
     instrument: str
     kind: Kind = attrs.field(converter=Kind)
-    providers: frozenset[str] = attrs.field(converter=_provider_set)
+    providers: frozenset[str] = attrs.field(converter=frozen_strings)
     window: float
     max_count: int
     command_id: str = attrs.field(factory=_next_command_id)

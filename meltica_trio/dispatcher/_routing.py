@@ -2,35 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Final
 
 import attrs
 
 from meltica_trio.bus import Lane
+from meltica_trio.bus._commands import frozen_or_all, frozen_strings, kinds_or_all
 from meltica_trio.events import Kind
 
 _MERGED: Final = Kind.MERGED
-
-
-def _frozen(values: Iterable[str] | None) -> frozenset[str] | None:
-    if values is None:
-        return None
-    if isinstance(values, str):
-        return frozenset((values,))
-    return frozenset(values)
-
-
-def _frozen_set(values: Iterable[str]) -> frozenset[str]:
-    return frozenset(values)
-
-
-def _frozen_kinds(values: Iterable[Kind | str] | None) -> frozenset[Kind] | None:
-    if values is None:
-        return None
-    if isinstance(values, str):
-        values = (values,)
-    return frozenset(Kind(value) for value in values)
 
 
 @attrs.frozen(kw_only=True)
@@ -47,10 +27,10 @@ class Subscription:
     """
 
     consumer_id: str
-    instruments: frozenset[str] | None = attrs.field(default=None, converter=_frozen)
-    kinds: frozenset[Kind] | None = attrs.field(default=None, converter=_frozen_kinds)
-    providers: frozenset[str] | None = attrs.field(default=None, converter=_frozen)
-    merged: frozenset[str] = attrs.field(default=frozenset(), converter=_frozen_set)
+    instruments: frozenset[str] | None = attrs.field(default=None, converter=frozen_or_all)
+    kinds: frozenset[Kind] | None = attrs.field(default=None, converter=kinds_or_all)
+    providers: frozenset[str] | None = attrs.field(default=None, converter=frozen_or_all)
+    merged: frozenset[str] = attrs.field(default=frozenset(), converter=frozen_strings)
 
     def matches(self, provider: str, instrument: str, kind: Kind) -> bool:
         """Whether an event with these coordinates is for this subscriber."""
