@@ -82,7 +82,6 @@ class ConsumerRuntime:
     _skipped: int = attrs.field(init=False, default=0)
     _delivery: LatencyHistogram = attrs.field(init=False, factory=LatencyHistogram)
     _handler: LatencyHistogram = attrs.field(init=False, factory=LatencyHistogram)
-    busy: bool = attrs.field(init=False, default=False)
 
     @context.default
     def _bare_context(self) -> ConsumerContext:
@@ -101,16 +100,14 @@ class ConsumerRuntime:
                 batch = await self.lane.take_batch()
             except trio.EndOfChannel:
                 return
-            self.busy = True
+            if not self._is_async:
+                self.run_batch(batch)
+                continue
             try:
-                if self._is_async:
-                    await self._run_async(batch)
-                else:
-                    self._run_sync(batch)
+                await self._run_async(batch)
             finally:
                 # Every exit path: the batch is done, raised, or was cancelled part-way.
                 self.recycler.recycle_all(batch)
-                self.busy = False
 
     @property
     def is_async(self) -> bool:
@@ -118,13 +115,11 @@ class ConsumerRuntime:
         return self._is_async
 
     def run_batch(self, batch: deque[Event]) -> None:
-        """Run a sync consumer over ``batch`` and recycle it (for a shared runner)."""
-        self.busy = True
+        """Run a sync consumer over ``batch``, then recycle the whole batch, whatever happens."""
         try:
             self._run_sync(batch)
         finally:
             self.recycler.recycle_all(batch)
-            self.busy = False
 
     # Events are recycled together when the batch is over (above), which keeps two
     # calls per delivery out of these loops; a handler's event stays valid until then.

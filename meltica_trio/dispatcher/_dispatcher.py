@@ -54,7 +54,6 @@ class Dispatcher:
     merger: Merger
     wall_clock: Callable[[], int]
     spread: SpreadTracker = attrs.field(init=False, factory=SpreadTracker)
-    busy: bool = attrs.field(init=False, default=False)
     _released: deque[Event] = attrs.field(init=False, factory=deque)
     _events: int = attrs.field(init=False, default=0)
     _deliveries: int = attrs.field(init=False, default=0)
@@ -97,7 +96,6 @@ class Dispatcher:
             merger.expire(now, self._emit_merged)
             if released:
                 await self._fan_out(released, now)
-            self.busy = False
 
     def _emit_merged(self, event: Event) -> None:
         """Queue a merged event for fan-out, stamped with its ingest time.
@@ -116,7 +114,6 @@ class Dispatcher:
             event = await intake.receive()
         except trio.EndOfChannel:
             return False
-        self.busy = True
         now = trio.current_time()
         admit(event, now, keep)
         for _ in range(DISPATCH_BATCH - 1):
