@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,27 @@ def _boolean(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     # ``debug = "false"`` in a file would otherwise turn debug mode on.
     if not isinstance(value, bool):
         raise ConfigError(attribute.name, f"must be true or false, got {value!r}")
+
+
+def _port(_: object, attribute: attrs.Attribute[Any], value: int | None) -> None:
+    if value is None:
+        return
+    _integer(attribute, value)
+    if not 0 <= value <= 65535:
+        raise ConfigError(attribute.name, f"must be a TCP port 0..65535, got {value!r}")
+
+
+def _host(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(attribute.name, f"must be a host name or address, got {value!r}")
+
+
+def _optional_path(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str | os.PathLike):
+        return str(os.fspath(value))
+    raise ConfigError("dlq_path", f"must be a file path, got {value!r}")
 
 
 def _exhaustion(value: object) -> Exhaustion:
@@ -114,6 +136,11 @@ class PipelineConfig:
         instruments: the instruments subscriptions may name (with those providers
             declare); empty means any well-formed instrument.
         merges: merge rules the orchestrator starts with (``[[merges]]`` tables in TOML).
+        metrics_port: serve Prometheus metrics on this port while the pipeline runs
+            (0: a free port; read ``pipe.metrics.url``); None (the default): no endpoint.
+        metrics_host: the interface the metrics endpoint binds (loopback by default).
+        dlq_path: append every dead letter, with its event, to this JSONL file (for
+            ``meltica-trio dlq``); None (the default): the DLQ is in memory only.
     """
 
     intake_capacity: int = attrs.field(default=d.INTAKE_CAPACITY, validator=_positive_int)
@@ -128,6 +155,9 @@ class PipelineConfig:
     debug: bool = attrs.field(default=False, validator=_boolean)
     instruments: tuple[str, ...] = attrs.field(default=(), converter=_instruments)
     merges: tuple[MergeRule, ...] = attrs.field(default=(), converter=_merges)
+    metrics_port: int | None = attrs.field(default=None, validator=_port)
+    metrics_host: str = attrs.field(default="127.0.0.1", validator=_host)
+    dlq_path: str | None = attrs.field(default=None, converter=_optional_path)
 
     @classmethod
     def from_toml(cls, path: str | Path) -> PipelineConfig:

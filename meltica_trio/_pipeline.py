@@ -47,7 +47,14 @@ from meltica_trio.events import ControlAck, ControlResult, Event, ExecReport, Ki
 from meltica_trio.lifecycle import EventPool, PoolStatistics, Recycler
 from meltica_trio.orchestrator import MergeControl, Merger, MergeStatistics
 from meltica_trio.orders import GatewayStatistics, OrderGateway, VenueOrderClient
-from meltica_trio.telemetry import DeadLetterQueue, DeadLetterStatistics
+from meltica_trio.telemetry import (
+    DeadLetterQueue,
+    DeadLetterStatistics,
+    MetricsServer,
+    PipelineCollector,
+    serve_dead_letter_file,
+    serve_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +97,8 @@ class Pipeline:
         merger: the orchestrator's windowed merge.
         dlq: what consumers failed on.
         control: send commands and get both answers (``await pipe.control.subscribe(...)``).
+        metrics: the Prometheus endpoint when ``config.metrics_port`` is set (its
+            ``url``; ``watch(provider)`` adds a provider's statistics), else None.
     """
 
     config: PipelineConfig
@@ -110,6 +119,7 @@ class Pipeline:
     _resync: dict[str, ResyncListener] = attrs.field(init=False, factory=dict)
     _declared: set[str] = attrs.field(init=False, factory=set)
     _closed: bool = attrs.field(init=False, default=False)
+    metrics: MetricsServer | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         self.control = ControlClient(self._bus)
@@ -474,6 +484,15 @@ async def open_pipeline(
             await nursery.start(dispatcher.serve)
             await nursery.start(bus.serve)
             await nursery.start(gateway.serve)
+            if config.dlq_path is not None:
+                await nursery.start(serve_dead_letter_file, pipeline.dlq, config.dlq_path)
+            if config.metrics_port is not None:
+                pipeline.metrics = await nursery.start(
+                    serve_metrics,
+                    PipelineCollector(pipeline),
+                    config.metrics_host,
+                    config.metrics_port,
+                )
             try:
                 yield pipeline
             finally:

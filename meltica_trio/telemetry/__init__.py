@@ -1,12 +1,38 @@
-"""Operations-only views: latency histograms and the dead-letter queue."""
+"""Operations-only views: latency histograms, the dead-letter queue and its file,
+structured logs and the Prometheus endpoint. No business code reads them."""
 
 from ._dlq import DeadLetter, DeadLetterQueue, DeadLetterStatistics
 from ._histogram import LatencyHistogram, LatencySummary
+from ._journal import (
+    DeadLetterFile,
+    DeadLetterJournal,
+    DeadLetterRecord,
+    encode_dead_letter,
+    parse_dead_letter,
+    read_dead_letters,
+    serve_dead_letter_file,
+)
+from ._logs import JsonFormatter, configure_logging, log_fields
+from ._prometheus import MetricsServer, PipelineCollector, metrics_registry, serve_metrics
 
 __all__ = [
     "DeadLetter",
+    "DeadLetterFile",
+    "DeadLetterJournal",
     "DeadLetterQueue",
+    "DeadLetterRecord",
     "DeadLetterStatistics",
+    "JsonFormatter",
     "LatencyHistogram",
     "LatencySummary",
+    "MetricsServer",
+    "PipelineCollector",
+    "configure_logging",
+    "encode_dead_letter",
+    "log_fields",
+    "metrics_registry",
+    "parse_dead_letter",
+    "read_dead_letters",
+    "serve_dead_letter_file",
+    "serve_metrics",
 ]

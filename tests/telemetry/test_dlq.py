@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from meltica_trio import DeadLetter, Event, Kind, Side, Trade
@@ -45,6 +47,7 @@ def test_an_entry_keeps_the_consumer_the_event_coordinates_and_the_traceback() -
     letter = dlq.record("momentum", event, _raised("bad price"), 123_456)
 
     assert letter == DeadLetter(
+        letter_id=letter.letter_id,
         consumer_id="momentum",
         trace_id="trace-7",
         decision_id="decision-7",
@@ -58,11 +61,18 @@ def test_an_entry_keeps_the_consumer_the_event_coordinates_and_the_traceback() -
         traceback=letter.traceback,
         wall_ns=123_456,
     )
+    assert re.fullmatch("[0-9a-f]{12}", letter.letter_id)
     assert letter.traceback.startswith("Traceback (most recent call last):")
     assert "in strategy_body" in letter.traceback
     assert letter.traceback.rstrip().endswith("ValueError: bad price")
     assert dlq.entries() == (letter,)
     assert len(dlq) == 1
+
+
+def test_every_entry_gets_its_own_id() -> None:
+    dlq = DeadLetterQueue()
+    _fill(dlq, 50)
+    assert len({letter.letter_id for letter in dlq.entries()}) == 50
 
 
 def test_an_exception_never_raised_is_recorded_without_frames() -> None:
