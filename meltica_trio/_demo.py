@@ -12,6 +12,7 @@ placed once, every execution report delivered, every lease returned.
 from __future__ import annotations
 
 import functools
+import sys
 import time
 from contextlib import AsyncExitStack
 from decimal import Decimal
@@ -43,7 +44,7 @@ from meltica_trio.orders import (
     open_binance_orders,
     venue_client_order_id,
 )
-from meltica_trio.providers import BinanceAdapter, open_network_transport, serve_provider
+from meltica_trio.providers import BinanceAdapter, Provider, open_network_transport
 from meltica_trio.venue import (
     DEFAULT_ACCOUNT,
     DEFAULT_API_KEY,
@@ -223,9 +224,19 @@ async def _subscribe_all(pipe: Pipeline, consumers: int, books: BookWatch) -> li
 
 
 async def run_demo(
-    seconds: float, consumers: int, *, debug: bool, dashboard: bool = False
+    seconds: float,
+    consumers: int,
+    *,
+    debug: bool,
+    dashboard: bool = False,
+    metrics_port: int | None = None,
+    dlq_path: str | None = None,
 ) -> dict[str, Any]:
-    """Run the demo for ``seconds`` (with a live dashboard if asked) and return its summary."""
+    """Run the demo for ``seconds`` (with a live dashboard if asked) and return its summary.
+
+    ``metrics_port`` serves Prometheus metrics while it runs (its URL goes to
+    stderr); ``dlq_path`` appends the failing strategy's dead letters to that file.
+    """
     started = time.perf_counter()
     merge = MergeRule(
         name="btc-top",
@@ -235,11 +246,15 @@ async def run_demo(
         window=0.05,
         max_count=16,
     )
-    config = PipelineConfig(debug=debug, merges=[merge])
+    config = PipelineConfig(
+        debug=debug, merges=[merge], metrics_port=metrics_port, dlq_path=dlq_path
+    )
     async with AsyncExitStack() as stack:
         venues, clients = await _open_venues(stack)
         transport = await stack.enter_async_context(open_network_transport())
         pipe = await stack.enter_async_context(open_pipeline(config, order_clients=clients))
+        if pipe.metrics is not None:
+            print(f"metrics: {pipe.metrics.url}", file=sys.stderr, flush=True)
         books = BookWatch()
         traders = await _subscribe_all(pipe, consumers, books)
         async with trio.open_nursery() as nursery:
@@ -247,7 +262,10 @@ async def run_demo(
                 adapter = BinanceAdapter(
                     INSTRUMENTS, ws_url=venue.ws_url, rest_url=venue.http_url, provider=name
                 )
-                await nursery.start(functools.partial(serve_provider, pipe, adapter, transport))
+                provider = Provider(pipe, adapter, transport)
+                if pipe.metrics is not None:
+                    pipe.metrics.watch(provider)
+                await nursery.start(provider.serve)
             if dashboard:
                 extra = _panels(pipe, books, traders)
                 nursery.start_soon(functools.partial(run_dashboard, pipe, extra=extra))

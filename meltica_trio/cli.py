@@ -13,9 +13,11 @@ import trio
 
 from meltica_trio import __version__
 from meltica_trio._demo import print_summary, run_demo, write_summary
+from meltica_trio._dlq_cli import add_dlq_commands, run_dlq
 from meltica_trio._errors import DecodeError
 from meltica_trio.events import BookState
 from meltica_trio.providers import format_replay_summary, replay_capture
+from meltica_trio.telemetry import configure_logging
 from meltica_trio.venue import run_venue_cli
 
 
@@ -23,7 +25,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meltica-trio", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the main job against in-process sources")
+    logs = argparse.ArgumentParser(add_help=False)
+    logs.add_argument("--log-json", action="store_true", help="log as JSON lines (orjson)")
+    logs.add_argument(
+        "--log-level", default="WARNING", type=str.upper, help="log level (default WARNING)"
+    )
+    demo = commands.add_parser(
+        "demo", parents=[logs], help="run the main job against in-process sources"
+    )
     demo.add_argument("--seconds", type=float, default=5.0, help="how long to run (default 5)")
     demo.add_argument("--consumers", type=int, default=10, help="strategies (default 10)")
     demo.add_argument("--debug", action="store_true", help="poison recycled envelopes")
@@ -31,19 +40,28 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--headless", action="store_true", help="no live dashboard (the default off a terminal)"
     )
+    demo.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on this port (0: any free)"
+    )
+    demo.add_argument("--dlq-file", metavar="PATH", help="append dead letters to this JSONL file")
     replay = commands.add_parser(
-        "replay", help="replay a capture through the venue adapter and book assembler"
+        "replay",
+        parents=[logs],
+        help="replay a capture through the venue adapter and book assembler",
     )
     replay.add_argument("capture", help="a capture file (JSONL, see shared/fixtures/README.md)")
     replay.add_argument("--venue", required=True, choices=("binance", "okx"))
     replay.add_argument("--depth", type=int, default=5, help="levels per side to report")
     replay.add_argument("--books-json", metavar="PATH", help="write every book's state as JSON")
-    venue = commands.add_parser("venue", help="serve the simulated Binance-compatible venue")
+    venue = commands.add_parser(
+        "venue", parents=[logs], help="serve the simulated Binance-compatible venue"
+    )
     venue.add_argument("--port", type=int, default=0, help="TCP port (0: a free one, printed)")
     venue.add_argument("--seed", type=int, default=0, help="seeds the synthetic market")
     venue.add_argument(
         "--rate", type=float, default=None, help="market actions/s per symbol (0: quiet venue)"
     )
+    add_dlq_commands(commands, parents=[logs])
     return parser
 
 
@@ -67,10 +85,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``meltica-trio`` console script."""
     parser = _parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.log_level not in logging.getLevelNamesMapping():
+        parser.error(f"--log-level {args.log_level!r} is not a logging level")
+    configure_logging(json=args.log_json, level=args.log_level)
     if args.command == "demo":
         if args.seconds <= 0 or args.consumers < 1:
             parser.error("--seconds must be > 0 and --consumers >= 1")
+        if args.metrics_port is not None and not 0 <= args.metrics_port <= 65535:
+            parser.error("--metrics-port must be 0..65535")
         dashboard = sys.stdout.isatty() and not args.headless
         run = functools.partial(
             run_demo,
@@ -78,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.consumers,
             debug=args.debug,
             dashboard=dashboard,
+            metrics_port=args.metrics_port,
+            dlq_path=args.dlq_file,
         )
         summary = trio.run(run)
         print_summary(summary)
@@ -88,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not 0 <= args.port <= 65535 or (args.rate is not None and args.rate < 0):
             parser.error("--port must be 0..65535 and --rate >= 0")
         return run_venue_cli(args.port, args.seed, rate=args.rate)
+    if args.command == "dlq":
+        return run_dlq(args)
     if args.command == "replay":
         if args.depth < 1:
             parser.error("--depth must be at least 1")
