@@ -49,6 +49,7 @@ import trio
 from meltica_trio.bus import CancelOrder, ControlBus, Outcome, QueryOrder, SubmitOrder
 from meltica_trio.bus import instrument_problem as _instrument_problem
 from meltica_trio.events import ExecReport, OrderState
+from meltica_trio.telemetry import log_fields
 
 from ._client import StreamGap, StreamItem, VenueOrder, VenueOrderClient, VenueUpdate
 from ._defaults import (
@@ -157,6 +158,19 @@ class _Order:
     tracker: OrderTracker
     client: VenueOrderClient
     placed: bool = False
+
+    @property
+    def log_extra(self) -> dict[str, object]:
+        """The ids every log line about this order carries (``extra=``)."""
+        command = self.command
+        return log_fields(
+            trace_id=command.trace_id,
+            decision_id=command.decision_id,
+            consumer=command.consumer_id,
+            provider=command.provider,
+            instrument=command.instrument,
+            client_order_id=command.client_order_id,
+        )
 
 
 def _by_provider(
@@ -415,7 +429,13 @@ class OrderGateway:
             if o.client.provider == provider and not o.tracker.terminal and o.placed
         ]
         if live:
-            log.info("%s: %s; reconciling %d live orders", provider, reason, len(live))
+            log.info(
+                "%s: %s; reconciling %d live orders",
+                provider,
+                reason,
+                len(live),
+                extra=log_fields(provider=provider),
+            )
         for order in live:
             await self._sends[self._shard(order.key)].send((_Job.REFRESH, order))
 
@@ -423,7 +443,12 @@ class OrderGateway:
         order = self._by_venue.get((provider, update.venue_client_order_id))
         if order is None:
             self._counts["unknown_updates"] += 1
-            log.debug("%s: update for an untracked order %s", provider, update)
+            log.debug(
+                "%s: update for an untracked order %s",
+                provider,
+                update,
+                extra=log_fields(provider=provider),
+            )
             return
         self._advance(order, update)
 
@@ -440,7 +465,13 @@ class OrderGateway:
             try:
                 update = await order.client.submit(order.venue)
             except (VenueUnavailableError, DuplicateOrderError) as exc:
-                log.info("%s: submit of %s uncertain: %s", order.client.provider, order.key, exc)
+                log.info(
+                    "%s: submit of %s uncertain: %s",
+                    order.client.provider,
+                    order.key,
+                    exc,
+                    extra=order.log_extra,
+                )
             except VenueRejectedError as exc:
                 self._reject(order, exc.reason)
                 return
@@ -466,18 +497,33 @@ class OrderGateway:
             except UnknownOrderError:
                 return _Found.ABSENT
             except VenueUnavailableError as exc:
-                log.info("%s: reconcile of %s failed: %s", order.client.provider, order.key, exc)
+                log.info(
+                    "%s: reconcile of %s failed: %s",
+                    order.client.provider,
+                    order.key,
+                    exc,
+                    extra=order.log_extra,
+                )
                 continue
             except VenueRejectedError as exc:
                 log.warning(
-                    "%s: reconcile of %s refused: %s", order.client.provider, order.key, exc
+                    "%s: reconcile of %s refused: %s",
+                    order.client.provider,
+                    order.key,
+                    exc,
+                    extra=order.log_extra,
                 )
                 break
             self._counts["reconciled"] += 1
             self._advance(order, update)
             return _Found.PRESENT
         self._counts["unresolved"] += 1
-        log.error("%s: placement of %s is unknown; keeping it", order.client.provider, order.key)
+        log.error(
+            "%s: placement of %s is unknown; keeping it",
+            order.client.provider,
+            order.key,
+            extra=order.log_extra,
+        )
         return _Found.UNKNOWN
 
     async def _cancel(self, order: _Order) -> None:
@@ -493,14 +539,28 @@ class OrderGateway:
                 await self._refresh(order)  # it ended already: learn how
                 return
             except VenueUnavailableError as exc:
-                log.info("%s: cancel of %s failed: %s", order.client.provider, order.key, exc)
+                log.info(
+                    "%s: cancel of %s failed: %s",
+                    order.client.provider,
+                    order.key,
+                    exc,
+                    extra=order.log_extra,
+                )
                 continue
             except VenueRejectedError as exc:
-                log.warning("%s: cancel of %s refused: %s", order.client.provider, order.key, exc)
+                log.warning(
+                    "%s: cancel of %s refused: %s",
+                    order.client.provider,
+                    order.key,
+                    exc,
+                    extra=order.log_extra,
+                )
                 return
             self._advance(order, update)
             return
-        log.error("%s: cancel of %s gave up", order.client.provider, order.key)
+        log.error(
+            "%s: cancel of %s gave up", order.client.provider, order.key, extra=order.log_extra
+        )
 
     async def _refresh(self, order: _Order) -> None:
         for attempt in range(self.retry.max_attempts):
@@ -511,13 +571,23 @@ class OrderGateway:
                 update = await order.client.query(order.venue.ref)
             except UnknownOrderError as exc:
                 log.warning(
-                    "%s: %s not found at the venue: %s", order.client.provider, order.key, exc
+                    "%s: %s not found at the venue: %s",
+                    order.client.provider,
+                    order.key,
+                    exc,
+                    extra=order.log_extra,
                 )
                 return
             except VenueUnavailableError:
                 continue
             except VenueRejectedError as exc:
-                log.warning("%s: query of %s refused: %s", order.client.provider, order.key, exc)
+                log.warning(
+                    "%s: query of %s refused: %s",
+                    order.client.provider,
+                    order.key,
+                    exc,
+                    extra=order.log_extra,
+                )
                 return
             self._advance(order, update)
             return
@@ -536,7 +606,9 @@ class OrderGateway:
             steps = order.tracker.advance(update)
         except InvalidTransitionError as exc:
             self._counts["invalid_transitions"] += 1
-            log.warning("%s: %s (update %s)", order.client.provider, exc, update)
+            log.warning(
+                "%s: %s (update %s)", order.client.provider, exc, update, extra=order.log_extra
+            )
             return
         if not steps:
             self._counts["duplicate_updates"] += 1
@@ -568,6 +640,17 @@ class OrderGateway:
         self._counts["exec_reports"] += 1
         if step.state is OrderState.REJECTED:
             self._counts["rejected"] += 1
+        if log.isEnabledFor(logging.INFO):  # the audit trail of every order, when asked
+            log.info(
+                "%s: %s %s, filled %s of %s%s",
+                command.provider,
+                order.key,
+                step.state,
+                step.filled,
+                command.quantity,
+                f" ({step.reason})" if step.reason else "",
+                extra=order.log_extra,
+            )
         self.deliver(command.consumer_id, report, command.decision_id, command.trace_id)
         if order.tracker.terminal and self.ledger.lookup(order.key) is None:
             self._forget(order)
