@@ -38,6 +38,7 @@ import trio
 
 from meltica_trio._errors import DecodeError
 from meltica_trio.events import BookState, BookStatus, Kind, Payload
+from meltica_trio.telemetry import log_fields
 
 from ._adapter import RestSnapshot, Resubscribe, VenueAdapter
 from ._assembler import BookAction, BookAssembler, Publish
@@ -147,6 +148,11 @@ class Provider:
         """The provider's name (events are published under it)."""
         return self.adapter.provider
 
+    @property
+    def _extra(self) -> dict[str, object]:
+        """``extra=`` of the log lines about the connection as a whole."""
+        return log_fields(provider=self.name)
+
     def book(self, instrument: str) -> BookAssembler:
         """The assembler of ``instrument`` (read it; the runtime drives it).
 
@@ -193,7 +199,9 @@ class Provider:
             if error is None:
                 self._counts["rotations"] += 1
                 failures = 0
-                log.info("%s: connection rotated before the venue's limit", self.name)
+                log.info(
+                    "%s: connection rotated before the venue's limit", self.name, extra=self._extra
+                )
                 continue
             failures = 1 if healthy else failures + 1
             await self._mark_all_stale(f"connection lost: {error.reason}")
@@ -201,7 +209,12 @@ class Provider:
                 await self._give_up(failures, error.reason)
             delay = policy.delay(failures, self.rng)
             log.warning(
-                "%s: %s; reconnect attempt %d in %.2fs", self.name, error.reason, failures, delay
+                "%s: %s; reconnect attempt %d in %.2fs",
+                self.name,
+                error.reason,
+                failures,
+                delay,
+                extra=self._extra,
             )
             await trio.sleep(delay)
 
@@ -225,7 +238,7 @@ class Provider:
         self._counts["connects"] += 1
         self._counts["reconnects"] += self._books_started
         self._connected = True
-        log.info("%s: connected to %.120s", self.name, url)
+        log.info("%s: connected to %.120s", self.name, url, extra=self._extra)
         for message in self.adapter.subscribe_messages():
             await ws.send_message(message)
         self._pending.clear()  # every book resyncs below anyway
@@ -265,7 +278,7 @@ class Provider:
     async def _give_up(self, attempts: int, reason: str) -> None:
         self._counts["give_ups"] += 1
         text = f"gave up after {attempts} failed connection attempts: {reason}"
-        log.error("%s: %s", self.name, text)
+        log.error("%s: %s", self.name, text, extra=self._extra)
         for instrument, book in self._books.items():
             status = BookStatus(state=BookState.STALE, reason=text, last_seq=book.last_seq)
             actions = book.on_stale(text) or [Publish(Kind.BOOK_STATUS, None, status)]
@@ -323,7 +336,12 @@ class Provider:
         At most one request per book is pending, so the note is bounded.
         """
         if instrument not in self._books:
-            log.debug("%s: resync of unknown instrument %s ignored", self.name, instrument)
+            log.debug(
+                "%s: resync of unknown instrument %s ignored",
+                self.name,
+                instrument,
+                extra=log_fields(provider=self.name, instrument=instrument),
+            )
             return
         self._pending.setdefault(instrument, reason)
         self._wakeup.set()
@@ -356,7 +374,13 @@ class Provider:
             await self._perform(session, item.instrument, actions)
         else:
             self._counts["resyncs_requested"] += 1
-            log.info("%s %s: resync requested: %s", self.name, item.instrument, item.reason)
+            log.info(
+                "%s %s: resync requested: %s",
+                self.name,
+                item.instrument,
+                item.reason,
+                extra=log_fields(provider=self.name, instrument=item.instrument),
+            )
             await self._perform(
                 session, item.instrument, self._books[item.instrument].resync(item.reason)
             )
@@ -389,7 +413,13 @@ class Provider:
                 await self._emit(message.kind, message.instrument, message.seq, message.payload)
         elif message.is_error:
             self._counts["venue_errors"] += 1
-            log.warning("%s: venue error %s: %s", self.name, message.code, message.message)
+            log.warning(
+                "%s: venue error %s: %s",
+                self.name,
+                message.code,
+                message.message,
+                extra=self._extra,
+            )
         elif message.event == "pong":
             self._counts["pongs"] += 1
 
@@ -418,7 +448,13 @@ class Provider:
         if instrument in session.inflight:
             return  # its answer goes through the assembler, which asks again if need be
         session.inflight.add(instrument)
-        log.info("%s %s: requesting a snapshot (%s)", self.name, instrument, reason)
+        log.info(
+            "%s %s: requesting a snapshot (%s)",
+            self.name,
+            instrument,
+            reason,
+            extra=log_fields(provider=self.name, instrument=instrument),
+        )
         plan = self.adapter.snapshot_plan(instrument)
         if isinstance(plan, Resubscribe):
             session.nursery.start_soon(self._resubscribe, session, instrument, plan)
@@ -468,7 +504,12 @@ class Provider:
             self._counts["snapshot_failures"] += 1
             delay = self.config.snapshot_retry.delay(attempt, self.rng)
             log.warning(
-                "%s %s: snapshot failed (%s); retry in %.2fs", self.name, instrument, reason, delay
+                "%s %s: snapshot failed (%s); retry in %.2fs",
+                self.name,
+                instrument,
+                reason,
+                delay,
+                extra=log_fields(provider=self.name, instrument=instrument),
             )
             await trio.sleep(delay)
 
@@ -477,7 +518,9 @@ class Provider:
         self._counts[counter] += 1
         n = self._counts[counter]
         if n <= LOG_FIRST or n % LOG_EVERY == 0:
-            log.warning("%s: " + message + " (%s #%d)", self.name, *args, counter, n)
+            log.warning(
+                "%s: " + message + " (%s #%d)", self.name, *args, counter, n, extra=self._extra
+            )
 
 
 _COUNTERS: Final = tuple(
