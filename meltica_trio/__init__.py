@@ -4,6 +4,7 @@ The public API is re-exported here; everything else is an implementation detail.
 """
 
 from ._config import PipelineConfig
+from ._dlq_cli import ReplayOutcome, replay_dead_letter
 from ._errors import (
     CommandRefusedError,
     ConfigError,
@@ -86,7 +87,20 @@ from .providers import (
     open_recording_transport,
     serve_provider,
 )
-from .telemetry import DeadLetter, DeadLetterStatistics, LatencySummary
+from .telemetry import (
+    DeadLetter,
+    DeadLetterFile,
+    DeadLetterRecord,
+    DeadLetterStatistics,
+    JsonFormatter,
+    LatencySummary,
+    MetricsServer,
+    PipelineCollector,
+    configure_logging,
+    log_fields,
+    read_dead_letters,
+    serve_metrics,
+)
 from .venue import VenueConfig, open_venue
 
 __version__ = "0.1.0"
@@ -110,6 +124,8 @@ __all__ = [
     "ControlResult",
     "ControlStatistics",
     "DeadLetter",
+    "DeadLetterFile",
+    "DeadLetterRecord",
     "DeadLetterStatistics",
     "DecodeError",
     "DeliveryClass",
@@ -125,6 +141,7 @@ __all__ = [
     "GatewayStatistics",
     "Handler",
     "InvalidTransitionError",
+    "JsonFormatter",
     "Kind",
     "Kline",
     "LaneStatistics",
@@ -137,11 +154,13 @@ __all__ = [
     "MergeRule",
     "MergeStatistics",
     "MergedTopOfBook",
+    "MetricsServer",
     "OkxAdapter",
     "OrderState",
     "OrderingStatistics",
     "Pipeline",
     "PipelineClosedError",
+    "PipelineCollector",
     "PipelineConfig",
     "PipelineStatistics",
     "PoolExhausted",
@@ -153,6 +172,7 @@ __all__ = [
     "QueryOrder",
     "Recycler",
     "RecyclerStatistics",
+    "ReplayOutcome",
     "SetTradingSwitch",
     "Side",
     "StageRouting",
@@ -172,12 +192,17 @@ __all__ = [
     "VenueRejectedError",
     "VenueTop",
     "VenueUnavailableError",
+    "configure_logging",
     "decode_event",
     "encode_event",
+    "log_fields",
     "open_binance_orders",
     "open_network_transport",
     "open_pipeline",
     "open_recording_transport",
     "open_venue",
+    "read_dead_letters",
+    "replay_dead_letter",
+    "serve_metrics",
     "serve_provider",
 ]
