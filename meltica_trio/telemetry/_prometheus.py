@@ -216,8 +216,7 @@ BOOK_CHECKSUMS: Final = {
 
 SPECIAL: Final = {
     "PipelineStatistics": {
-        "ordering", "fanout", "lanes", "consumers", "pool", "double_puts", "dlq",
-        "control", "merge", "orders",
+        "ordering", "fanout", "lanes", "consumers", "pool", "dlq", "control", "merge", "orders",
     },
     "FanoutStatistics": {"to_last_lane", "start_spread"},
     "LaneStatistics": {"consumer_id", "oldest_age_ns", *LANE_DROPPED},
