@@ -59,8 +59,12 @@ class ConsumerRegistry:
     control: ControlBus
     deliver: Deliver
     _consumers: dict[str, Consumer] = attrs.field(init=False, factory=dict)
-    _runner: SyncRunner = attrs.field(init=False, factory=SyncRunner)
+    _runner: SyncRunner = attrs.field(init=False)
     _runner_started: bool = attrs.field(init=False, default=False)
+
+    @_runner.default
+    def _sync_runner(self) -> SyncRunner:
+        return SyncRunner(self.recycler)
 
     def get(self, consumer_id: str) -> Consumer | None:
         """The consumer with this id, if registered."""

@@ -11,26 +11,39 @@ slow sync function delays the trio thread whether or not it has its own task.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections import deque
 
 import attrs
 import trio
+
+from meltica_trio.events import Event
+from meltica_trio.lifecycle import Recycler
 
 from ._runtime import ConsumerRuntime
 
 
 @attrs.define(eq=False)
 class SyncRunner:
-    """Drains the lanes of attached sync consumers, one round per wake-up."""
+    """Drains the lanes of attached sync consumers, one round per wake-up.
 
+    Args:
+        recycler: the one every attached consumer recycles through; a round's
+            batches go back to it together when the round ends, however it ends.
+    """
+
+    recycler: Recycler
     _attached: set[ConsumerRuntime] = attrs.field(init=False, factory=set)
     _ready: deque[ConsumerRuntime] = attrs.field(init=False, factory=deque)
     _waiter: trio.lowlevel.Task | None = attrs.field(init=False, default=None)
 
     def attach(self, runtime: ConsumerRuntime) -> None:
         """Start running ``runtime`` (a sync consumer) whenever its lane has work."""
+        if runtime.recycler is not self.recycler:
+            raise ValueError(f"consumer {runtime.consumer_id!r} recycles elsewhere")
         self._attached.add(runtime)
-        runtime.lane.notify_when_ready(lambda: self._mark_ready(runtime))
+        runtime.lane.notify_when_ready(functools.partial(self._mark_ready, runtime))
 
     def detach(self, runtime: ConsumerRuntime) -> None:
         """Stop running ``runtime``; what its lane still holds is the lane's to recycle."""
@@ -57,10 +70,26 @@ class SyncRunner:
                 await trio.lowlevel.checkpoint()  # one round, then let others run
             else:
                 await self._wait_for_work()
-            for _ in range(len(self._ready)):
-                runtime = self._ready.popleft()
-                if runtime in self._attached:
-                    runtime.run_batch(runtime.lane.take_nowait())
+            self._round()
+
+    def _round(self) -> None:
+        """Run every consumer ready now; recycle all their events in one go at the end.
+
+        At low rates each lane holds one event, so recycling per lane would cost
+        more than the consumer's call; the round's events come from one pool and
+        go back as one run.
+        """
+        ready, attached = self._ready, self._attached
+        taken: list[deque[Event]] = []
+        try:
+            for _ in range(len(ready)):
+                runtime = ready.popleft()
+                if runtime in attached:
+                    batch = runtime.lane.take_nowait()
+                    taken.append(batch)
+                    runtime.run_events(batch)
+        finally:
+            self.recycler.recycle_all(itertools.chain.from_iterable(taken))
 
     async def _wait_for_work(self) -> None:
         self._waiter = trio.lowlevel.current_task()

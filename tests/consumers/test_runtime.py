@@ -445,16 +445,16 @@ async def test_market_data_older_than_min_version_is_skipped_but_critical_kinds_
 
 
 @STYLES
-async def test_statistics_count_handled_failed_and_time_every_event_under_light_load(
+async def test_statistics_time_every_delivery_and_every_sixteenth_handler_under_light_load(
     harness: Harness, style: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     def body(event: Event, ctx: ConsumerContext) -> None:
         harness.clock.now += 5_000_000  # the function "takes" 5 ms of wall time
-        if event.event_id == 3:
+        if event.event_id == 32:
             raise KeyError("x")
 
     runtime = harness.runtime(_handler(style, body))
-    harness.put(1, 2, 3, 4)
+    harness.put(16, 17, 32, 48)  # 16, 32 and 48 are in the handler sample
     with caplog.at_level(logging.CRITICAL, logger=_LOGGER):
         async with trio.open_nursery() as nursery:
             await _run_until_blocked(runtime, nursery)
@@ -465,7 +465,7 @@ async def test_statistics_count_handled_failed_and_time_every_event_under_light_
     assert (stats.handled, stats.failed, stats.skipped_old_version) == (4, 1, 0)
     assert stats.delivery.count == 4
     assert stats.delivery.p50_ns > 0
-    assert stats.handler.count == 3  # a call that raised has no handler time
+    assert stats.handler.count == 2  # 17 is not sampled; a call that raised has no time
     assert 5_000_000 <= stats.handler.p50_ns <= stats.handler.max_ns < 5_100_000
 
 
