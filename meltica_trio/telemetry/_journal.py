@@ -18,18 +18,19 @@ the usual tools while no pipeline writes it.
 
 Writing never blocks a consumer: :meth:`DeadLetterJournal.append` encodes the line
 and queues it in a bounded channel; :meth:`DeadLetterJournal.serve`, a task in the
-pipeline's nursery, writes queued lines in batches through trio's async file (a
-worker thread) and flushes after each batch. A full queue or a failed write loses
-the line from the file (it stays in memory) and is counted in
-``DeadLetterStatistics.journal_failed``.
+pipeline's nursery, writes queued lines in batches, unbuffered, from a worker
+thread (``trio.to_thread``), so a line is in the file as soon as its batch is. A
+full queue or a failed write loses the line from the file (it stays in memory)
+and is counted in ``DeadLetterStatistics.journal_failed``.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 import orjson
@@ -226,6 +227,7 @@ class DeadLetterJournal:
     failed: int = attrs.field(init=False, default=0)
     _send: trio.MemorySendChannel[bytes] = attrs.field(init=False)
     _receive: trio.MemoryReceiveChannel[bytes] = attrs.field(init=False)
+    _batch: list[bytes] = attrs.field(init=False, factory=list)
 
     def __attrs_post_init__(self) -> None:
         if self.capacity < 1:
@@ -258,16 +260,19 @@ class DeadLetterJournal:
         try:
             task_status.started()
             while True:
-                first = await self._receive.receive()
-                await self._write(file, [first, *self._queued()])
+                self._batch.append(await self._receive.receive())
+                self._batch.extend(self._queued())
+                await self._write(file)
         finally:
+            # A batch cancelled before its write began is still in self._batch.
             self._send.close()
+            self._batch.extend(self._queued())
             with trio.move_on_after(FLUSH_TIMEOUT, shield=True):
-                await self._write(file, list(self._queued()))
-            self.failed += sum(1 for _ in self._queued())
+                await self._write(file)
+            self.failed += len(self._batch)
             self._receive.close()
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(file.close)
+                await trio.to_thread.run_sync(_close, file)
 
     def _queued(self) -> Iterator[bytes]:
         while True:
@@ -276,25 +281,43 @@ class DeadLetterJournal:
             except (trio.WouldBlock, trio.EndOfChannel):
                 return
 
-    async def _write(self, file: BinaryIO, lines: list[bytes]) -> None:
-        if not lines:
+    async def _write(self, file: io.FileIO) -> None:
+        """Write the batch; it is cleared once written, or lost to an OSError.
+
+        Cancellation:
+            Before the write starts, the batch stays for the shutdown flush; once the
+            worker thread runs, trio waits for it, so a batch is never written twice.
+        """
+        count = len(self._batch)
+        if not count:
             return
         try:
-            await trio.to_thread.run_sync(_append, file, b"".join(lines))
+            await trio.to_thread.run_sync(_append, file, b"".join(self._batch))
         except OSError as exc:
-            self.failed += len(lines)
-            log.error("DLQ file %s: %d entries not written: %s", self.path, len(lines), exc)
+            self.failed += count
+            log.error("DLQ file %s: %d entries not written: %s", self.path, count, exc)
         else:
-            self.written += len(lines)
+            self.written += count
+        self._batch.clear()
 
 
-def _open_append(path: Path) -> BinaryIO:
-    return open(path, "ab")  # closed by the journal's task
+def _open_append(path: Path) -> io.FileIO:
+    # Unbuffered: a line is in the file once written, and a failed write leaves
+    # nothing behind in a buffer to be written twice, or to fail again at close.
+    return io.FileIO(path, "ab")  # closed by the journal's task
 
 
-def _append(file: BinaryIO, data: bytes) -> None:
-    file.write(data)
-    file.flush()
+def _append(file: io.FileIO, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[file.write(view) or 0 :]
+
+
+def _close(file: io.FileIO) -> None:
+    try:
+        file.close()
+    except OSError as exc:  # pragma: no cover (unbuffered: nothing left to flush)
+        log.error("DLQ file %s: close failed: %s", file.name, exc)
 
 
 async def serve_dead_letter_file(
