@@ -15,7 +15,7 @@ from meltica_trio._defaults import LATENCY_EXACT_BATCH, LATENCY_SAMPLE_MASK, SPR
 from meltica_trio.bus import Lane
 from meltica_trio.events import CRITICAL_KINDS, Event
 from meltica_trio.lifecycle import Recycler
-from meltica_trio.telemetry import DeadLetterQueue, LatencyHistogram, LatencySummary
+from meltica_trio.telemetry import DeadLetterQueue, LatencyHistogram, LatencySummary, log_fields
 
 from ._context import ConsumerContext
 
@@ -216,6 +216,17 @@ class ConsumerRuntime:
                 letter.error,
                 self._failed,
                 exc_info=exc if self._failed == 1 else None,
+                extra=log_fields(
+                    trace_id=letter.trace_id,
+                    decision_id=letter.decision_id,
+                    consumer=self.consumer_id,
+                    provider=letter.provider or None,
+                    instrument=letter.instrument or None,
+                    letter_id=letter.letter_id,
+                    event_id=letter.event_id,
+                    kind=letter.kind,
+                    seq=letter.seq,
+                ),
             )
 
     def statistics(self) -> ConsumerStatistics:
