@@ -7,6 +7,7 @@ import functools
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 import trio
@@ -15,6 +16,12 @@ from meltica_trio import __version__
 from meltica_trio._demo import print_summary, run_demo, write_summary
 from meltica_trio._dlq_cli import add_dlq_commands, run_dlq
 from meltica_trio._errors import DecodeError
+from meltica_trio.benchmarks import (
+    add_bench_arguments,
+    add_soak_arguments,
+    run_bench_command,
+    run_soak_command,
+)
 from meltica_trio.events import BookState
 from meltica_trio.providers import format_replay_summary, replay_capture
 from meltica_trio.telemetry import configure_logging
@@ -62,7 +69,41 @@ def _parser() -> argparse.ArgumentParser:
         "--rate", type=float, default=None, help="market actions/s per symbol (0: quiet venue)"
     )
     add_dlq_commands(commands, parents=[logs])
+    bench = commands.add_parser(
+        "bench", parents=[logs], help="run the benchmark suite against raw trio and peers"
+    )
+    add_bench_arguments(bench)
+    soak = commands.add_parser(
+        "soak", parents=[logs], help="sustained load; judge memory growth after warm-up"
+    )
+    add_soak_arguments(soak)
+    _add_worker_parser(commands, logs)
     return parser
+
+
+def _add_worker_parser(commands: Any, logs: argparse.ArgumentParser) -> None:
+    """``worker``: a consumer function as a remote consumer over Redis (the ``redis`` extra)."""
+    worker = commands.add_parser(
+        "worker", parents=[logs], help="run a consumer function over the Redis bridge"
+    )
+    worker.add_argument("--redis", required=True, metavar="URL", help="redis://host:port/db")
+    worker.add_argument("--group", required=True, help="the remote consumer (its consumer group)")
+    worker.add_argument("--consumer", required=True, metavar="MODULE:FUNCTION")
+    worker.add_argument("--instruments", nargs="+", help="instruments wanted (default: all)")
+    worker.add_argument("--kinds", nargs="+", help="event kinds wanted (default: all)")
+    worker.add_argument("--providers", nargs="+", help="providers wanted (default: all)")
+    worker.add_argument("--prefix", default="meltica", help="Redis key prefix (default meltica)")
+    worker.add_argument("--name", help="this worker's name in the group (default host.pid)")
+    worker.add_argument("--trading", action="store_true", help="start with trading switched on")
+    worker.add_argument("--in-flight", type=int, default=64, help="entries held unacknowledged")
+    worker.add_argument(
+        "--claim-idle",
+        type=float,
+        default=30.0,
+        help="seconds before a silent worker's entries are taken",
+    )
+    worker.add_argument("--stats-json", metavar="PATH", help="write statistics here on exit")
+    worker.add_argument("--debug", action="store_true", help="poison recycled envelopes")
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -114,6 +155,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_venue_cli(args.port, args.seed, rate=args.rate)
     if args.command == "dlq":
         return run_dlq(args)
+    if args.command == "bench":
+        return run_bench_command(args)
+    if args.command == "soak":
+        return run_soak_command(args)
+    if args.command == "worker":
+        try:
+            from meltica_trio.bridge import run_worker_cli
+        except ImportError as exc:
+            parser.error(
+                f"the worker needs the redis extra (pip install 'meltica-trio[redis]'): {exc}"
+            )
+        return run_worker_cli(args)
     if args.command == "replay":
         if args.depth < 1:
             parser.error("--depth must be at least 1")
