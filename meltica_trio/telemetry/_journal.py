@@ -127,9 +127,12 @@ class DeadLetterRecord:
 
     def as_dict(self) -> dict[str, Any]:
         """The record as its file line has it (the export format)."""
-        document = attrs.asdict(self)
-        document["event"] = document.pop("event_document")
-        return {"dlq_version": DLQ_FILE_VERSION, **document}
+        # In the file's key order, so an export of an untouched entry is the same bytes.
+        fields = {
+            name: self.event_document if name == "event" else getattr(self, name)
+            for name in _FIELDS
+        }
+        return {"dlq_version": DLQ_FILE_VERSION, **fields}
 
 
 def parse_dead_letter(line: str | bytes) -> DeadLetterRecord:
