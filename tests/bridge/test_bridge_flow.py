@@ -1,0 +1,85 @@
+"""Pipeline -> Redis -> worker, in one process: what arrives, in what order, and what is kept."""
+
+from __future__ import annotations
+
+import coredis
+import trio
+from bridge_helpers import (
+    SETTLE,
+    Recorder,
+    bridge_config,
+    publish_report,
+    publish_status,
+    publish_trade,
+    worker_config,
+)
+
+from meltica_trio import Kind
+from meltica_trio.bridge import StreamNames, open_bridge, open_worker
+from meltica_trio.testing import assert_balanced, open_test_pipeline
+
+
+async def test_critical_events_and_market_data_reach_a_worker_in_order(
+    redis_url: str, redis_prefix: str
+) -> None:
+    recorder = Recorder()
+    config = worker_config(redis_url, redis_prefix, instruments=["BTC-USDT"])
+    async with (
+        open_test_pipeline() as pipe,
+        open_bridge(pipe, bridge_config(redis_url, redis_prefix)) as bridge,
+        open_worker(config, recorder) as worker,
+    ):
+        with trio.fail_after(SETTLE):
+            await bridge.wait_attached("g1")
+        for n in range(1, 6):
+            await publish_report(pipe, n)
+            await publish_trade(pipe, n)
+        await publish_status(pipe, 1)
+        reports = await recorder.wait_for(Kind.EXEC_REPORT, 5)
+        trades = await recorder.wait_for(Kind.TRADE, 5)
+        await recorder.wait_for(Kind.BOOK_STATUS, 1)
+        assert [r.exec_id for r in reports] == [f"x-{n}" for n in range(1, 6)]
+        assert [t.trade_id for t in trades] == [str(n) for n in range(1, 6)]
+        stats = worker.statistics()
+        assert stats.critical.applied == 6
+        assert stats.consumer.failed == 0
+        exported = bridge.statistics().exporter
+        assert exported.critical_written == 6
+        assert exported.market_written == 5
+        assert bridge.statistics().remotes == ("g1",)
+    assert_balanced(pipe)
+    assert not worker.recycler.leak_report()
+
+
+async def test_streams_follow_the_documented_names_and_trimming(
+    redis_url: str, redis_prefix: str
+) -> None:
+    names = StreamNames(redis_prefix)
+    recorder = Recorder()
+    async with (
+        open_test_pipeline() as pipe,
+        open_bridge(pipe, bridge_config(redis_url, redis_prefix, market_maxlen=10)) as bridge,
+        open_worker(worker_config(redis_url, redis_prefix), recorder),
+    ):
+        await bridge.wait_attached("g1")
+        for n in range(1, 501):
+            await publish_trade(pipe, n)
+        for n in range(1, 4):
+            await publish_report(pipe, n)
+        await recorder.wait_for(Kind.EXEC_REPORT, 3)
+        await bridge._exporter.wait_flushed()
+        async with coredis.Redis.from_url(redis_url) as client:
+            market = names.market("sim", "BTC-USDT", Kind.TRADE)
+            with trio.fail_after(SETTLE):
+                while await client.xlen(market) == 0:  # noqa: ASYNC110 (another process' writes)
+                    await trio.sleep(0.01)
+            # MAXLEN ~ trims whole macro nodes: about 10 kept, never all 500.
+            assert 10 <= await client.xlen(market) < 500
+            assert await client.smembers(names.topics) == {market.encode()}
+            critical = names.critical("g1")
+            # Acknowledged critical entries are trimmed, pending ones never.
+            with trio.fail_after(SETTLE):
+                while await client.xlen(critical):  # noqa: ASYNC110
+                    await trio.sleep(0.05)
+            assert bridge.statistics().trim.trimmed >= 3
+            assert await client.hget(names.remotes, "g1") is not None
