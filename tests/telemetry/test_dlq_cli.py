@@ -312,3 +312,19 @@ async def test_a_pipelines_failure_replays_into_the_fixed_consumer(tmp_path: Pat
     assert not failed_again.ok
     assert failed_again.consumer_id == "sizer-v1"
     assert failed_again.error == "ValueError: sizes below one were not expected"
+
+
+def test_the_demo_writes_its_dead_letters_and_serves_metrics(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, summary_path = tmp_path / "dlq.jsonl", tmp_path / "summary.json"
+    argv = ["demo", "--seconds", "2", "--consumers", "5", "--headless", "--metrics-port", "0"]
+    assert main([*argv, "--dlq-file", str(path), "--summary-json", str(summary_path)]) == 0
+    assert "metrics: http://127.0.0.1:" in capsys.readouterr().err
+    summary = orjson.loads(summary_path.read_bytes())
+    assert path.exists()  # opened by the pipeline even if nothing failed this time
+    records = read_dead_letters(path).records
+    assert len(records) == summary["dlq"]
+    assert {r.consumer_id for r in records} <= {"flaky-3"}
+    assert main(["dlq", "list", "--file", str(path)]) == 0
+    assert capsys.readouterr().out.endswith(f"{summary['dlq']} entries\n")
