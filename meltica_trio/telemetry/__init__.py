@@ -13,7 +13,8 @@ from ._journal import (
     serve_dead_letter_file,
 )
 from ._logs import JsonFormatter, configure_logging, log_fields
-from ._prometheus import MetricsServer, PipelineCollector, metrics_registry, serve_metrics
+from ._metrics_server import MetricsServer, metrics_registry, serve_metrics
+from ._prometheus import PipelineCollector
 
 __all__ = [
     "DeadLetter",
