@@ -4,14 +4,22 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint typecheck pytest bench bench-quick clean
+.PHONY: demo test lint typecheck pytest bench bench-quick bench-suite soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,redis]'
 	touch $(STAMP)
+
+# The benchmark peers (the `bench` extra: nautilus_trader, cryptofeed's order_book,
+# matplotlib), wheels only, about 30 s here. pytest needs them because it runs the quick
+# suite as CI's smoke test; without them the suite names what is missing and runs the rest.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/meltica-trio demo --seconds 20
@@ -25,18 +33,26 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict meltica_trio
 
-pytest: $(STAMP)
+pytest: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/pytest --cov=meltica_trio --cov-report=term --cov-fail-under=85
 
-bench: $(STAMP)
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/bench_lifecycle.py
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_books.py
 
-bench-quick: $(STAMP)
+bench-quick: $(BENCH_STAMP)
 	$(BIN)/python bench/bench_lifecycle.py --quick
 	$(BIN)/python bench/bench_pipeline.py --quick
 	$(BIN)/python bench/bench_books.py --quick
+
+# The whole suite in one process, with the peers; figures, JSON and plots as in the README.
+bench-suite: $(BENCH_STAMP)
+	$(BIN)/meltica-trio bench --json bench/results/suite.json --plots bench/results/plots
+
+soak: $(BENCH_STAMP)
+	$(BIN)/meltica-trio soak --deliveries 10000000 --json bench/results/soak.json \
+		--plot bench/results/plots/soak.png
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage

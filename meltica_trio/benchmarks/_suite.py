@@ -37,12 +37,12 @@ from meltica_trio.benchmarks._tape import BINANCE_CAPTURE, Tape, find_fixtures
 FAMILIES: Final = ("lifecycle", "burst", "paced", "parallel", "isolation", "memory", "books")
 QUICK_SUBSCRIBERS: Final = (1, 10, 50)
 """The anchor's subscriber counts: the quick run measures only these."""
-QUICK_SECONDS: Final = 1.0
+QUICK_SECONDS: Final = 0.5
 """Seconds per paced and isolation run in a quick suite."""
-QUICK_DELIVERIES: Final = 100_000
-QUICK_MEMORY_DELIVERIES: Final = 500_000
-QUICK_PARALLEL_EVENTS: Final = 20
-QUICK_BOOK_ROUNDS: Final = 10
+QUICK_DELIVERIES: Final = 50_000
+QUICK_MEMORY_DELIVERIES: Final = 300_000
+QUICK_PARALLEL_EVENTS: Final = 10
+QUICK_BOOK_ROUNDS: Final = 5
 BUSY_LOAD: Final = 1.0
 """A 1-minute load average above this at start means other work shared the 2 cores."""
 
