@@ -24,7 +24,7 @@ from meltica_trio.benchmarks import (
 )
 from meltica_trio.events import BookState
 from meltica_trio.providers import format_replay_summary, replay_capture
-from meltica_trio.telemetry import configure_logging
+from meltica_trio.telemetry import logging_configured
 from meltica_trio.venue import run_venue_cli
 
 
@@ -128,7 +128,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.log_level not in logging.getLevelNamesMapping():
         parser.error(f"--log-level {args.log_level!r} is not a logging level")
-    configure_logging(json=args.log_json, level=args.log_level)
+    with logging_configured(json=args.log_json, level=args.log_level):
+        return _run(parser, args)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Carry out the parsed command."""
     if args.command == "demo":
         if args.seconds <= 0 or args.consumers < 1:
             parser.error("--seconds must be > 0 and --consumers >= 1")

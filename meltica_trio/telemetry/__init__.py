@@ -12,7 +12,7 @@ from ._journal import (
     read_dead_letters,
     serve_dead_letter_file,
 )
-from ._logs import JsonFormatter, configure_logging, log_fields
+from ._logs import JsonFormatter, configure_logging, log_fields, logging_configured
 from ._metrics_server import MetricsServer, metrics_registry, serve_metrics
 from ._prometheus import PipelineCollector
 
@@ -31,6 +31,7 @@ __all__ = [
     "configure_logging",
     "encode_dead_letter",
     "log_fields",
+    "logging_configured",
     "metrics_registry",
     "parse_dead_letter",
     "read_dead_letters",

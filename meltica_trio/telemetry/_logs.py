@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Final, TextIO
 
 import orjson
@@ -106,19 +108,53 @@ def configure_logging(
 ) -> logging.Handler:
     """Send the root logger's records to ``stream`` (stderr) as text or JSON lines.
 
-    Logging is process-wide, so an application calls this once at start (the CLI
-    does, from ``--log-json`` and ``--log-level``); a library never should. Handlers
-    the root logger had are replaced, as ``logging.basicConfig(force=True)`` does.
+    Logging is process-wide, so an application calls this once at start; a library
+    never should. Handlers the root logger had are removed and closed, as
+    ``logging.basicConfig(force=True)`` does.
 
     Returns:
         The handler installed.
     """
+    handler = _handler(json, stream)
+    for old in _install(handler, level)[0]:
+        old.close()
+    return handler
+
+
+@contextmanager
+def logging_configured(
+    *, json: bool = False, level: int | str = logging.WARNING, stream: TextIO | None = None
+) -> Iterator[logging.Handler]:
+    """Like :func:`configure_logging` for the ``with`` block only (the CLI's ``main``).
+
+    The root logger's handlers and level are put back afterwards, so calling the
+    command line in-process (tests, notebooks) leaves logging as it found it.
+    """
+    handler = _handler(json, stream)
+    handlers, previous_level = _install(handler, level)
+    try:
+        yield handler
+    finally:
+        root = logging.getLogger()
+        root.removeHandler(handler)
+        handler.close()
+        for old in handlers:
+            root.addHandler(old)
+        root.setLevel(previous_level)
+
+
+def _handler(json: bool, stream: TextIO | None) -> logging.Handler:
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if json else logging.Formatter(TEXT_FORMAT))
+    return handler
+
+
+def _install(handler: logging.Handler, level: int | str) -> tuple[list[logging.Handler], int]:
+    """Make ``handler`` the root logger's only one; returns what it had before."""
     root = logging.getLogger()
-    for old in list(root.handlers):
+    handlers, previous_level = list(root.handlers), root.level
+    for old in handlers:
         root.removeHandler(old)
-        old.close()
     root.addHandler(handler)
     root.setLevel(level)
-    return handler
+    return handlers, previous_level

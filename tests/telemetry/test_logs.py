@@ -35,6 +35,7 @@ from meltica_trio.orders import (
     VenueUnavailableError,
     VenueUpdate,
 )
+from meltica_trio.telemetry import DeadLetterQueue, encode_dead_letter
 from meltica_trio.testing import assert_balanced, open_test_pipeline
 
 ReadLines = Callable[[], list[dict[str, Any]]]
@@ -136,16 +137,51 @@ def test_configure_logging_replaces_the_root_handlers(root_logging: None) -> Non
     assert text.getvalue() == "WARNING meltica_trio.x: shown\n"
 
 
-def test_the_cli_switches_json_logs_on(root_logging: None, tmp_path: Path) -> None:
-    empty = tmp_path / "dlq.jsonl"
-    empty.write_bytes(b"")
-    assert main(["dlq", "list", "--file", str(empty), "--log-json", "--log-level", "info"]) == 0
-    (handler,) = logging.getLogger().handlers
-    assert isinstance(handler.formatter, JsonFormatter)
-    assert logging.getLogger().level == logging.INFO
-    assert main(["dlq", "list", "--file", str(empty)]) == 0
-    (handler,) = logging.getLogger().handlers
-    assert not isinstance(handler.formatter, JsonFormatter)
+def test_the_cli_logs_json_while_it_runs_and_then_restores_logging(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A replayed function that logs: its line reaches stderr as JSON, with its extras.
+    module = tmp_path / "noisy_strategy.py"
+    module.write_text(
+        "import logging\n"
+        "def handle(event, ctx):\n"
+        "    logging.getLogger('strategy').info('saw %s', event.seq,"
+        " extra={'consumer': ctx.consumer_id, 'trace_id': event.trace_id})\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    event = Event(
+        event_id=1,
+        kind=Kind.TRADE,
+        provider="p",
+        instrument="BTC-USDT",
+        seq=5,
+        trace_id="t-5",
+        payload=Trade(price="1", size="1", side=Side.BUY, trade_id="1", trade_ts=1),
+    )
+    letter = DeadLetterQueue().record("c", event, ValueError("x"), 0)
+    path = tmp_path / "dlq.jsonl"
+    path.write_bytes(encode_dead_letter(letter, event))
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+
+    argv = ["dlq", "replay", letter.letter_id, "--file", str(path)]
+    argv += ["--consumer", "noisy_strategy:handle", "--log-json", "--log-level", "info"]
+    assert main(argv) == 0
+
+    lines = [orjson.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(d["logger"], d["message"], d["consumer"], d["trace_id"]) for d in lines] == [
+        ("strategy", "saw 5", "c", "t-5")
+    ]
+    assert (list(root.handlers), root.level) == before
+
+
+def test_a_bad_log_level_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["dlq", "list", "--log-level", "chatty"])
+    assert "is not a logging level" in capsys.readouterr().err
 
 
 async def test_a_consumer_error_line_carries_the_event_and_consumer_ids(
