@@ -195,6 +195,10 @@ class Exporter:
             old_stream, _, old_kind, old_provider, old_instrument = self._market.popleft()
             self._counts["market_dropped_overflow"] += 1
             self._lose(old_stream, old_kind, old_provider, old_instrument)
+            if kind is _BOOK_DELTA and (provider, instrument) in self._lost_books:
+                self._counts["market_held_for_snapshot"] += 1  # its own book just lost one
+                self._lose(stream, kind, provider, instrument)
+                return
         self._market.append((stream, market_fields(event), kind, provider, instrument))
         if stream not in self._topics:
             self._topics.add(stream)
@@ -202,11 +206,29 @@ class Exporter:
         self._wake()
 
     def _lose(self, stream: str, kind: Kind, provider: str, instrument: str) -> None:
-        """Note a dropped market data entry: its stream's next event reports the gap."""
+        """Note a dropped market data entry: its stream's next event reports the gap.
+
+        A lost delta, or a lost snapshot (it may have been the one a lost book was
+        waiting for), stops the book's deltas until its next snapshot; deltas of
+        it still buffered are dropped too, as the lanes do.
+        """
         if kind in _SEQUENCED:
             self._skips[stream] = self._skips.get(stream, 0) + 1
-        if kind is _BOOK_DELTA:
-            self._lost_books.add((provider, instrument))
+        if kind is not _BOOK_DELTA and kind is not _BOOK_SNAPSHOT:
+            return
+        book = (provider, instrument)
+        if book in self._lost_books:
+            return
+        self._lost_books.add(book)
+        stale = [
+            entry
+            for entry in self._market
+            if entry[2] is _BOOK_DELTA and entry[3] == provider and entry[4] == instrument
+        ]
+        for entry in stale:
+            self._market.remove(entry)
+            self._counts["market_held_for_snapshot"] += 1
+            self._skips[entry[0]] = self._skips.get(entry[0], 0) + 1
 
     def _wake(self) -> None:
         if not self._work.is_set():

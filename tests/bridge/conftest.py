@@ -104,7 +104,7 @@ class RedisServer:
         self._process = await trio.lowlevel.open_process(command)
         with trio.fail_after(START_TIMEOUT):
             # No event to wait on in another process: poll its port.
-            while not await trio.to_thread.run_sync(_answers_ping, REDIS_HOST, self.port):
+            while not await trio.to_thread.run_sync(_answers_ping, REDIS_HOST, self.port):  # noqa: ASYNC110
                 await trio.sleep(0.02)
 
     async def stop(self) -> None:

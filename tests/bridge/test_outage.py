@@ -1,0 +1,101 @@
+"""Redis stopped for a few seconds and restarted: no critical event lost, market data counted."""
+
+from __future__ import annotations
+
+import gc
+from collections import Counter
+from typing import Final
+
+import pytest
+import trio
+from bridge_helpers import (
+    SETTLE,
+    Recorder,
+    bridge_config,
+    publish_report,
+    publish_trade,
+    worker_config,
+)
+from conftest import RedisServer
+
+from meltica_trio import Kind
+from meltica_trio.bridge import open_bridge, open_worker
+from meltica_trio.providers import Backoff
+from meltica_trio.testing import assert_balanced, open_test_pipeline
+
+pytestmark = pytest.mark.filterwarnings(
+    # coredis 6.9 opens a connection's six anyio memory streams before it connects and
+    # closes them only once connected, so every refused connect leaves them to the GC.
+    "ignore:Unclosed <MemoryObject:ResourceWarning"
+)
+
+OUTAGE: Final = 2.0
+"""Seconds Redis stays down."""
+CAPACITY: Final = 8
+"""The exporter's critical buffer: smaller than what the outage brings, to show backpressure."""
+QUICK: Final = Backoff(initial=0.05, maximum=0.25)
+
+
+async def _until(condition: object) -> None:
+    """Poll statistics that change inside I/O retry loops (no event marks them)."""
+    with trio.fail_after(SETTLE):
+        while not condition():  # type: ignore[operator]  # noqa: ASYNC110
+            await trio.sleep(0.01)
+
+
+async def test_redis_restart_loses_no_critical_event_and_counts_dropped_market_data(
+    redis_server: RedisServer,
+) -> None:
+    prefix = "mt-outage"
+    recorder = Recorder()
+    config = bridge_config(redis_server.url, prefix, critical_capacity=CAPACITY, backoff=QUICK)
+    async with (
+        open_test_pipeline() as pipe,
+        open_bridge(pipe, config) as bridge,
+        open_worker(worker_config(redis_server.url, prefix, backoff=QUICK), recorder) as worker,
+    ):
+        with trio.fail_after(SETTLE):
+            await bridge.wait_attached("g1")
+        for n in range(1, 6):
+            await publish_report(pipe, n)
+            await publish_trade(pipe, n)
+        await recorder.wait_for(Kind.EXEC_REPORT, 5)
+        await recorder.wait_for(Kind.TRADE, 5)
+
+        await redis_server.stop()
+        for n in range(6, 31):
+            await publish_report(pipe, n)
+            await publish_trade(pipe, n)
+
+        def backpressure() -> bool:
+            exported = bridge.statistics().exporter
+            return exported.critical_waiting == 1 and exported.market_dropped_link_down == 25
+
+        await _until(backpressure)
+        exported = bridge.statistics().exporter
+        assert exported.critical_buffered == CAPACITY
+        lane = next(lane for lane in pipe.statistics().lanes if lane.consumer_id == "g1")
+        # The rest waits in the remote consumer's lane, where critical events are kept.
+        assert lane.critical_backlog == 25 - CAPACITY - 1
+        assert not bridge.statistics().link.up
+        await trio.sleep(OUTAGE)  # the outage itself, not a wait for anything
+        await redis_server.start()
+
+        reports = await recorder.wait_for(Kind.EXEC_REPORT, 30)
+        for n in range(31, 34):
+            await publish_trade(pipe, n)
+        trades = await recorder.wait_for(Kind.TRADE, 8)
+        final = bridge.statistics()
+        stats = worker.statistics()
+    gc.collect()  # the refused connections' streams are reclaimed under this test's filter
+    assert_balanced(pipe)
+    counted = Counter(report.exec_id for report in reports)
+    assert counted == Counter(f"x-{n}" for n in range(1, 31)), "each report exactly once"
+    assert [report.exec_id for report in reports] == [f"x-{n}" for n in range(1, 31)]
+    assert [t.trade_id for t in trades] == [str(n) for n in (1, 2, 3, 4, 5, 31, 32, 33)]
+    assert recorder.skipped == 25  # trade 31 says how many of its stream were dropped
+    assert final.exporter.market_dropped_link_down == 25
+    assert final.exporter.critical_waits >= 1
+    assert final.link.outages >= 1
+    assert stats.link.outages >= 1
+    assert stats.critical.duplicates + stats.critical.applied >= 30
