@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from meltica_trio import DecodeError, Event, Kind, Side
@@ -24,9 +24,11 @@ from meltica_trio.bus import CancelOrder, QueryOrder, SubmitOrder
 from meltica_trio.events import CRITICAL_KINDS
 from meltica_trio.testing import events, exec_reports
 
+_examples = settings(max_examples=50, deadline=None)  # a shared, busy machine: no deadline
 _texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
 
 
+@_examples
 @given(events())
 def test_a_critical_entry_decodes_to_the_same_event_and_apply_id(event: Event) -> None:
     decoded, apply = decode_entry(critical_fields(event, apply_id(event, "run-1")))
@@ -34,6 +36,7 @@ def test_a_critical_entry_decodes_to_the_same_event_and_apply_id(event: Event) -
     assert apply == apply_id(event, "run-1")
 
 
+@_examples
 @given(events(k for k in Kind if k not in CRITICAL_KINDS))
 def test_a_market_entry_decodes_without_an_apply_id(event: Event) -> None:
     decoded, apply = decode_entry(market_fields(event))
@@ -41,6 +44,7 @@ def test_a_market_entry_decodes_without_an_apply_id(event: Event) -> None:
     assert market_kind(decoded) is event.kind
 
 
+@_examples
 @given(exec_reports(), st.integers(min_value=1))
 def test_reports_are_applied_by_exec_id_and_other_events_by_origin(report: object, n: int) -> None:
     as_report = Event(event_id=n, kind=Kind.EXEC_REPORT, payload=report)  # type: ignore[arg-type]
@@ -64,6 +68,7 @@ def test_malformed_data_entries_are_decode_errors(fields: dict[bytes, bytes], re
         decode_entry(fields)
 
 
+@_examples
 @given(events(CRITICAL_KINDS))
 def test_an_empty_or_binary_apply_id_and_critical_market_data_are_refused(event: Event) -> None:
     fields = critical_fields(event, "x")
@@ -75,6 +80,7 @@ def test_an_empty_or_binary_apply_id_and_critical_market_data_are_refused(event:
         market_kind(decode_entry(fields)[0])
 
 
+@_examples
 @given(
     st.sampled_from([SubmitOrder, CancelOrder, QueryOrder]),
     _texts.filter(bool),
@@ -98,6 +104,7 @@ def test_order_commands_round_trip_through_the_control_stream(
     assert decode_control(command_fields(command)) == command
 
 
+@_examples
 @given(
     st.one_of(st.none(), st.frozensets(st.sampled_from(["BTC-USDT", "ETH-USDT"]))),
     st.one_of(st.none(), st.frozensets(st.sampled_from(list(Kind)))),
