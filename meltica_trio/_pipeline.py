@@ -46,7 +46,13 @@ from meltica_trio.dispatcher import (
 from meltica_trio.events import ControlAck, ControlResult, Event, ExecReport, Kind, Payload
 from meltica_trio.lifecycle import EventPool, PoolStatistics, Recycler
 from meltica_trio.orchestrator import MergeControl, Merger, MergeStatistics
-from meltica_trio.orders import GatewayStatistics, OrderGateway, VenueOrderClient
+from meltica_trio.orders import (
+    GatewayStatistics,
+    MemoryLedger,
+    OrderGateway,
+    OrderLedger,
+    VenueOrderClient,
+)
 from meltica_trio.telemetry import (
     DeadLetterQueue,
     DeadLetterStatistics,
@@ -409,6 +415,7 @@ async def open_pipeline(
     recycler: Recycler | None = None,
     wall_clock: Callable[[], int] = time.time_ns,
     order_clients: Iterable[VenueOrderClient] = (),
+    order_ledger: OrderLedger | None = None,
 ) -> AsyncIterator[Pipeline]:
     """Run a pipeline for the duration of the ``async with`` block.
 
@@ -422,6 +429,9 @@ async def open_pipeline(
         wall_clock: ns since the epoch, for event timestamps; injectable for tests.
         order_clients: the venues orders can go to (``open_binance_orders(...)``);
             without any, order commands are refused with the reason.
+        order_ledger: where the order gateway remembers accepted orders; in memory
+            if None. A shared one (``meltica_trio.bridge.open_redis_ledger``) makes a
+            restarted or second gateway refuse duplicates too.
     """
     config = config or PipelineConfig()
     recycler = recycler or Recycler(debug=config.debug)
@@ -463,7 +473,7 @@ async def open_pipeline(
             pipeline._deliver_report(consumer_id, report, decision_id, trace_id)
 
     bus = ControlBus(deliver, lambda: routing.version)
-    gateway = OrderGateway(order_clients, deliver_report)
+    gateway = OrderGateway(order_clients, deliver_report, ledger=order_ledger or MemoryLedger())
     try:
         async with trio.open_nursery() as nursery:
             pipeline = Pipeline(

@@ -109,6 +109,8 @@ class GatewayStatistics:
         submitted: new orders accepted (duplicates not included).
         venue_orders: orders the venue is known to hold (one per order at most).
         duplicates_refused: duplicate submits answered from the ledger, no venue call.
+        claimed_elsewhere: accepted orders not sent because another gateway sharing
+            the ledger had recorded the same key first (it sends them).
         retries: venue calls repeated after a failure (resubmits, re-queries, re-cancels).
         reconciled: orders whose unknown placement was settled as placed, by a query
             or by the execution stream, without sending them again.
@@ -126,6 +128,7 @@ class GatewayStatistics:
     submitted: int
     venue_orders: int
     duplicates_refused: int
+    claimed_elsewhere: int
     retries: int
     reconciled: int
     exec_reports: int
@@ -456,6 +459,8 @@ class OrderGateway:
 
     async def _place(self, order: _Order) -> None:
         """Submit once; on an unknown outcome reconcile, and resend only if absent."""
+        if not await self._claim(order):
+            return
         for attempt in range(self.retry.max_attempts):
             if order.placed or order.tracker.terminal:
                 return  # the stream or a reconcile got there first
@@ -481,6 +486,22 @@ class OrderGateway:
             if await self._reconcile(order, sent_at) is not _Found.ABSENT:
                 return
         self._reject(order, f"not placed after {self.retry.max_attempts} attempts")
+
+    async def _claim(self, order: _Order) -> bool:
+        """Whether the order is this gateway's to send (a shared ledger may say not)."""
+        holder = await self.ledger.claim(order.key)
+        if holder is None:
+            return True
+        self._counts["claimed_elsewhere"] += 1
+        log.warning(
+            "%s: %s is held in the shared ledger by another gateway (command %s); not sent",
+            order.client.provider,
+            order.key,
+            holder.command.command_id,
+            extra=order.log_extra,
+        )
+        self._forget(order)
+        return False
 
     async def _reconcile(self, order: _Order, sent_at: float) -> _Found:
         """Ask the venue whether it has the order, once it can no longer act on ``sent_at``."""

@@ -9,9 +9,11 @@ forget a key that may still be resent.
 
 :class:`OrderLedger` is the protocol the gateway uses; :class:`MemoryLedger` is the
 in-process implementation. The protocol is synchronous because the control task
-consults it inside ``check``/``apply``, which never wait: a shared (Redis) ledger
-keeps a local mirror, loaded before the gateway serves, and writes through from
-its own task.
+consults it inside ``check``/``apply``, which never wait, except for
+:meth:`OrderLedger.claim`, which the gateway's worker awaits before an order goes to
+the venue. A shared ledger (``meltica_trio.bridge.RedisLedger``) answers lookups from
+a local mirror loaded before the gateway serves, and makes each entry binding in
+``claim``: when another gateway recorded the same key first, the order is not sent.
 """
 
 from __future__ import annotations
@@ -80,6 +82,14 @@ class OrderLedger(Protocol):
 
     def statistics(self) -> LedgerStatistics:
         """Counters of the ledger."""
+
+    async def claim(self, key: OrderKey) -> LedgerEntry | None:
+        """Make the entry recorded for ``key`` binding before its order is sent.
+
+        Returns None when the entry is this ledger's own; otherwise the entry that
+        another gateway sharing the ledger recorded first (it replaces the local
+        one), and the order must not be sent.
+        """
 
 
 @attrs.define(eq=False)
@@ -154,6 +164,18 @@ class MemoryLedger:
             gone.append(key)
         self._expired += len(gone)
         return gone
+
+    async def claim(self, key: OrderKey) -> LedgerEntry | None:
+        """Nothing to wait for: no other gateway shares an in-process ledger."""
+        return None
+
+    def restore(self, entry: LedgerEntry) -> None:
+        """Hold ``entry``, recorded elsewhere, in place of any entry for its key.
+
+        For a mirror of a shared ledger. A replaced entry keeps its place in the
+        expiry order, so it may be forgotten a little late, never early.
+        """
+        self._entries[entry.key] = entry
 
     def statistics(self) -> LedgerStatistics:
         """Counters of the ledger."""

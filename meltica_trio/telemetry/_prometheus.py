@@ -141,6 +141,7 @@ ORDERS: Final = {
     "submitted": (COUNTER, "New orders accepted."),
     "venue_orders": (COUNTER, "Orders the venues are known to hold."),
     "duplicates_refused": (COUNTER, "Duplicate submits answered from the ledger."),
+    "claimed_elsewhere": (COUNTER, "Orders not sent: another gateway held the key."),
     "retries": (COUNTER, "Venue calls repeated after a failure."),
     "reconciled": (COUNTER, "Uncertain placements settled without resending."),
     "exec_reports": (COUNTER, "Execution reports delivered."),

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 from meltica_trio._config import PipelineConfig
 from meltica_trio._pipeline import Pipeline, open_pipeline
-from meltica_trio.orders import VenueOrderClient
+from meltica_trio.orders import OrderLedger, VenueOrderClient
 
 _EPOCH_NS: Final = 1_700_000_000_000_000_000
 
@@ -33,6 +33,7 @@ def open_test_pipeline(
     config: PipelineConfig | None = None,
     *,
     order_clients: Iterable[VenueOrderClient] = (),
+    order_ledger: OrderLedger | None = None,
     **overrides: Any,
 ) -> AbstractAsyncContextManager[Pipeline]:
     """``open_pipeline`` for tests: debug mode (poisoned envelopes) and a :class:`StepClock`.
@@ -40,12 +41,14 @@ def open_test_pipeline(
     Args:
         config: the settings; ``PipelineConfig(debug=True, **overrides)`` when None.
         order_clients: venues the order gateway may use.
+        order_ledger: the gateway's idempotency ledger (in memory if None).
         overrides: fields of the default test config (ignored when ``config`` is given).
     """
     return open_pipeline(
         config or PipelineConfig(debug=True, **overrides),
         wall_clock=StepClock(),
         order_clients=order_clients,
+        order_ledger=order_ledger,
     )
 
 
