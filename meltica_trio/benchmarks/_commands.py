@@ -46,6 +46,7 @@ def wide_console() -> Console:
 
 
 def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``meltica-trio bench`` on its subparser."""
     parser.add_argument(
         "--quick", action="store_true", help="a smoke run, under a minute (not for quoting)"
     )
@@ -67,6 +68,7 @@ def add_bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_soak_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``meltica-trio soak`` on its subparser."""
     parser.add_argument(
         "--deliveries",
         type=int,

@@ -35,6 +35,7 @@ from meltica_trio.benchmarks._peers import MATPLOTLIB, NAUTILUS, ORDER_BOOK, Pee
 from meltica_trio.benchmarks._tape import BINANCE_CAPTURE, Tape, find_fixtures
 
 FAMILIES: Final = ("lifecycle", "burst", "paced", "parallel", "isolation", "memory", "books")
+"""Every benchmark family, in the order the suite runs them."""
 QUICK_SUBSCRIBERS: Final = (1, 10, 50)
 """The anchor's subscriber counts: the quick run measures only these."""
 QUICK_SECONDS: Final = 0.5
@@ -71,6 +72,7 @@ class SuiteConfig:
 
     @classmethod
     def full(cls, **overrides: Any) -> SuiteConfig:
+        """The full suite, as the README's figures were measured."""
         return cls(
             quick=False,
             lifecycle=_lifecycle.settings(quick=False),
@@ -81,6 +83,7 @@ class SuiteConfig:
 
     @classmethod
     def quick_run(cls, **overrides: Any) -> SuiteConfig:
+        """A smoke run: subscribers 1, 10 and 50, one short run per paced case."""
         return cls(
             quick=True,
             lifecycle=_lifecycle.settings(quick=True),
