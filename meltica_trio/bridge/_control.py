@@ -14,7 +14,7 @@ consumer group ``bridge``, one entry at a time, in order:
   attached group) goes to the ``bridge`` dead-letter stream.
 
 The entry is acknowledged only after the gateway took the command and both
-answers are buffered for export, in one MULTI with its apply mark. A bridge that
+answers are buffered for export, in one script with its apply mark. A bridge that
 dies in between is replaced by one that meets the entry again; the mark says the
 command was begun, so it is sent again, and the gateway, idempotent by
 (consumer_id, client_order_id), answers a repeated SubmitOrder with the original
@@ -177,10 +177,10 @@ class ControlReader:
 
     async def _ack(self, entry_id: bytes, apply: str | None = None) -> None:
         async def ack() -> None:
-            async with self.link.client.pipeline(transaction=True) as multi:
-                if apply is not None:
-                    self.gate.finish(multi, apply)
-                multi.xack(self.reader.stream, self.reader.group, [entry_id])
+            async with self.link.client.pipeline(transaction=False) as pipe:
+                applied = [] if apply is None else [(entry_id, apply)]
+                others = [entry_id] if apply is None else []
+                self.gate.finish(pipe, self.reader.stream, applied, others)
 
         await self.link.run(ack, "xack control")
 

@@ -10,7 +10,7 @@ Three tasks share one :class:`CriticalIntake`:
   one being applied, are acknowledged without reaching the function.
 - the acker waits for the function to return (or raise: the runtime has put the
   failure in the DLQ) on each entry, then marks it applied and XACKs it in one
-  MULTI, with the dead letters of any failures.
+  script, in a MULTI with the dead letters of any failures.
 - the heartbeat keeps entries held by this worker from looking idle, so that only
   a dead (or cut-off) worker's entries are claimed by the others.
 """
@@ -117,8 +117,11 @@ class CriticalIntake:
     ) -> None:
         """Read and dispatch entries until cancelled."""
         task_status.started()
+        refill = max(self.in_flight // 2, 1)
         while True:
-            while len(self._held) >= self.in_flight:
+            # Read again once half the window is free: batches stay large, and the
+            # function always has the other half to work on meanwhile.
+            while self.in_flight - len(self._held) < refill:
                 await self._room.park()
             entries = await self.reader.read(self.in_flight - len(self._held))
             await self._dispatch(entries)
@@ -148,7 +151,12 @@ class CriticalIntake:
                 self._counts["duplicates"] += 1
                 self._acks.append(identifier)
                 continue
-            envelope = await self.pool.duplicate(event)
+            try:
+                # Without a checkpoint per entry, the whole read reaches the function
+                # as one batch (and is acknowledged as one).
+                envelope = self.pool.duplicate_nowait(event)
+            except trio.WouldBlock:
+                envelope = await self.pool.duplicate(event)
             self._pending[envelope] = (identifier, apply)
             self._counts["applied"] += 1
             self.lane.put(envelope)
@@ -203,14 +211,11 @@ class CriticalIntake:
     async def _commit(
         self, done: list[_Held], acks: list[bytes], letters: list[dict[bytes, bytes]]
     ) -> None:
-        ids = acks + [identifier for identifier, _ in done]
         async with self.link.client.pipeline(transaction=True) as multi:
-            for _, apply in done:
-                self.gate.finish(multi, apply)
             for letter in letters:
                 add_dead_letter(multi, self.dead_letters, letter)
-            if ids:
-                multi.xack(self.reader.stream, self.reader.group, ids)
+            if done or acks:
+                self.gate.finish(multi, self.reader.stream, done, acks)
 
     def _new_failures(self) -> int:
         return self.dlq.statistics().recorded - self._shipped

@@ -3,7 +3,7 @@
 Streams deliver at least once: an exporter resends a batch whose reply it lost,
 and a dead worker's pending entries are claimed and delivered again. Before an
 entry is applied its apply id is *begun* (atomically, in a script), and when the
-function has returned the mark is set to ``done`` in the same MULTI as the XACK::
+function has returned the mark is set to ``done`` in the same script as the XACK::
 
     no mark                   -> mark "run:<consumer>|<entry>", apply
     "done"                    -> already applied: acknowledge, do not apply
@@ -13,7 +13,7 @@ function has returned the mark is set to ``done`` in the same MULTI as the XACK:
                                  acknowledge this copy, do not apply
 
 The one window left: a worker killed after its function returned and before the
-MULTI reached Redis. Its entry is claimed and the function runs once more for that
+script reached Redis. Its entry is claimed and the function runs once more for that
 event. ``docs/explanation/bridge.md`` says how to close it for effects that matter.
 """
 
@@ -25,26 +25,40 @@ from collections.abc import Sequence
 from typing import Final
 
 import attrs
-from coredis.commands import CommandRequest
 from coredis.commands.script import Script
 from coredis.patterns.pipeline import Pipeline
-from coredis.typing import ResponseType
 
 from ._link import Client
 from ._streams import StreamNames
 
-DONE: Final = b"done"
-
 _BEGIN: Final = """
-local current = redis.call('GET', KEYS[1])
-if current == 'done' then return 0 end
-if current then
-  local entry = string.match(current, '|(.*)$')
-  if entry ~= ARGV[2] then return 2 end
+local verdicts = {}
+for i, key in ipairs(KEYS) do
+  local entry = ARGV[i + 2]
+  local current = redis.call('GET', key)
+  if current == 'done' then
+    verdicts[i] = 0
+  elseif current and string.match(current, '|(.*)$') ~= entry then
+    verdicts[i] = 2
+  else
+    redis.call('SET', key, ARGV[1] .. '|' .. entry, 'PX', ARGV[2])
+    verdicts[i] = 1
+  end
 end
-redis.call('SET', KEYS[1], ARGV[1] .. '|' .. ARGV[2], 'PX', ARGV[3])
-return 1
+return verdicts
 """
+"""KEYS: apply marks; ARGV: token, ttl in ms, then each mark's entry id."""
+
+_FINISH: Final = """
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], 'done', 'PX', ARGV[2])
+end
+for i = 3, #ARGV, 1000 do
+  redis.call('XACK', KEYS[1], ARGV[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+return #ARGV - 2
+"""
+"""KEYS: the stream, then the marks to set done; ARGV: group, ttl in ms, then entry ids."""
 
 
 class Verdict(enum.Enum):
@@ -75,28 +89,48 @@ class ApplyGate:
     group: str
     consumer: str
     ttl: float
-    _script: Script[bytes] = attrs.field(init=False)
+    _begin: Script[bytes] = attrs.field(init=False)
+    _finish: Script[bytes] = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._script = self.client.register_script(_BEGIN)
+        self._begin = self.client.register_script(_BEGIN)
+        self._finish = self.client.register_script(_FINISH)
+
+    @property
+    def _ttl_ms(self) -> int:
+        return int(self.ttl * 1000)
 
     def key(self, apply_id: str) -> str:
         """The Redis key of ``apply_id``'s mark."""
         return self.names.applied(self.group, apply_id)
 
     async def begin(self, entries: Sequence[tuple[bytes, str]]) -> list[Verdict]:
-        """Begin (entry id, apply id) pairs, one round trip; a verdict for each."""
+        """Begin (entry id, apply id) pairs in one script; a verdict for each."""
         if not entries:
             return []
-        token = f"run:{self.consumer}".encode()
-        ttl_ms = int(self.ttl * 1000)
-        async with self.client.pipeline(transaction=False) as pipe:
-            replies: list[CommandRequest[ResponseType]] = [
-                self._script(keys=[self.key(apply)], args=[token, entry_id, ttl_ms], client=pipe)
-                for entry_id, apply in entries
-            ]
-        return [Verdict(int(typing.cast(int, await reply))) for reply in replies]
+        keys = [self.key(apply) for _, apply in entries]
+        args: list[bytes | int] = [f"run:{self.consumer}".encode(), self._ttl_ms]
+        args.extend(entry for entry, _ in entries)
+        verdicts = typing.cast(list[int], await self._begin(keys=keys, args=args))
+        return [Verdict(int(v)) for v in verdicts]
 
-    def finish(self, pipe: Pipeline[bytes], apply_id: str) -> None:
-        """Queue, in ``pipe`` (a MULTI with the XACK), the mark that says it is applied."""
-        pipe.set(self.key(apply_id), DONE, px=int(self.ttl * 1000))
+    def finish(
+        self,
+        pipe: Pipeline[bytes],
+        stream: str,
+        applied: Sequence[tuple[bytes, str]],
+        others: Sequence[bytes] = (),
+    ) -> None:
+        """Queue, in ``pipe``, one script that marks ``applied`` done and XACKs them all.
+
+        Args:
+            pipe: the pipeline (a MULTI, when other writes must go with it).
+            stream: the stream the entries came from (read by this gate's group).
+            applied: (entry id, apply id) of entries whose function has returned.
+            others: entry ids to acknowledge without a mark (duplicates, malformed).
+        """
+        keys = [stream, *(self.key(apply) for _, apply in applied)]
+        args: list[str | bytes | int] = [self.group, self._ttl_ms]
+        args.extend(entry for entry, _ in applied)
+        args.extend(others)
+        self._finish(keys=keys, args=args, client=pipe)

@@ -5,11 +5,12 @@ A reader gets, in this order of preference:
 1. on start, the entries its own name still has pending (a restart under the
    same name finishes what it had begun, at once);
 2. every ``claim_idle / 2`` seconds, entries that any consumer of the group has
-   left pending for ``claim_idle`` seconds (XAUTOCLAIM): their owner died or is
-   cut off, since a live owner keeps its entries fresh (:meth:`GroupReader.touch`);
+   left pending for ``claim_idle`` seconds (XAUTOCLAIM, going on at once while it
+   finds some): their owner died or is cut off, since a live owner keeps its
+   entries fresh (:meth:`GroupReader.touch`);
 3. otherwise new entries (XREADGROUP ``>``), blocking up to ``block`` seconds.
 
-Entries are acknowledged by the caller, in the same MULTI as whatever marks them
+Entries are acknowledged by the caller, in the same script as whatever marks them
 applied.
 """
 
@@ -119,9 +120,12 @@ class GroupReader:
         )
         cursor, entries = reply[0], reply[1]
         self._claim_cursor = cursor
-        if cursor == _START:  # a full pass over the pending list: rest a while
+        claimed = tuple(e for e in entries if isinstance(e, StreamEntry))
+        if not claimed:
+            # Nothing idle in this part of the pending list (mostly this consumer's own
+            # fresh entries): rest a while rather than scan it on every read.
             self._next_claim = trio.current_time() + self.claim_idle / 2
-        return tuple(e for e in entries if isinstance(e, StreamEntry))
+        return claimed
 
     async def _read_new(self, count: int) -> tuple[StreamEntry, ...]:
         try:
@@ -132,11 +136,13 @@ class GroupReader:
                 count=count,
                 block=int(self.block * 1000),
             )
-        except coredis.exceptions.StreamConsumerGroupError:
-            # The group is gone (a Redis that lost its data): make it again and go on.
-            await self.link.client.xgroup_create(
-                self.stream, self.group, identifier="0", mkstream=True
-            )
+        except (
+            coredis.exceptions.StreamConsumerGroupError,
+            coredis.exceptions.UnblockedError,
+        ):
+            # The stream or group is gone (deleted, or a Redis that lost its data):
+            # make them again and go on.
+            await ensure_group(self.link, self.stream, self.group)
             return ()
         if not reply:
             return ()

@@ -158,7 +158,11 @@ class MarketIntake:
                 letter = malformed_entry(stream, identifier, fields, str(exc), self.config.name)
                 letters.append(letter)
                 continue
-            self.lane.put(await self.pool.duplicate(event))
+            try:
+                envelope = self.pool.duplicate_nowait(event)
+            except trio.WouldBlock:
+                envelope = await self.pool.duplicate(event)
+            self.lane.put(envelope)
         if letters:
             await self.link.run(functools.partial(self._dead_letters, letters), "dead letter")
 

@@ -32,10 +32,16 @@ async def test_apply_verdicts_follow_the_mark(link: Link, redis_prefix: str) -> 
     # The same entry, claimed from a consumer that died: taken over.
     assert await other.begin([(b"1-1", "b")]) == [Verdict.APPLY]
     assert await link.client.get(alive.key("b")) == b"run:other|1-1"
+    stream = f"{redis_prefix}:crit:g1"
+    ids = [await link.client.xadd(stream, {b"n": b"1"}) for _ in range(3)]
+    await link.client.xgroup_create(stream, "g1", identifier="0")
+    await link.client.xreadgroup("g1", "alive", {stream: ">"}, count=3)
     async with link.client.pipeline(transaction=True) as multi:
-        alive.finish(multi, "a")
+        alive.finish(multi, stream, [(ids[0], "a")], [ids[1]])
     assert await other.begin([(b"1-0", "a"), (b"3-0", "a")]) == [Verdict.APPLIED] * 2
     assert 0 < await link.client.pttl(alive.key("a")) <= 60_000
+    pending = await link.client.xpending(stream, "g1")
+    assert (pending.pending, pending.minimum_identifier) == (1, ids[2])
     assert await alive.begin([]) == []
 
 
