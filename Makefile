@@ -6,12 +6,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: demo test lint typecheck pytest bench bench-quick bench-suite soak clean
+.PHONY: demo test lint typecheck pytest docs docs-serve bench bench-quick bench-suite soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,redis]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,redis,docs]'
 	touch $(STAMP)
 
 # The benchmark peers (the `bench` extra: nautilus_trader, cryptofeed's order_book,
@@ -24,7 +24,7 @@ $(BENCH_STAMP): $(STAMP)
 demo: $(STAMP)
 	$(BIN)/meltica-trio demo --seconds 20
 
-test: lint typecheck pytest
+test: lint typecheck pytest docs
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -35,6 +35,13 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/pytest --cov=meltica_trio --cov-report=term --cov-fail-under=85
+
+# The documentation site: zero warnings or it fails (mkdocs.yml sets the checks).
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	$(BIN)/mkdocs serve
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/bench_lifecycle.py

@@ -207,7 +207,7 @@ class DoublePutError(_LeaseMisuse):
 
     Attributes:
         pool, generation, acquired_at, recycled_at: the ended lease's history;
-        ``recycled_at`` names the first, legitimate recycle.
+            ``recycled_at`` names the first, legitimate recycle.
     """
 
     def __init__(
