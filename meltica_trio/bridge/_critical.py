@@ -239,8 +239,9 @@ class CriticalIntake:
         task_status.started()
         while True:
             await trio.sleep(self.heartbeat)
-            touch = functools.partial(self.reader.touch, list(self._held))
-            await self.link.run(touch, "heartbeat")
+            if self._held:  # (an empty touch would say nothing about the link)
+                touch = functools.partial(self.reader.touch, list(self._held))
+                await self.link.run(touch, "heartbeat")
 
     async def wait_drained(self) -> None:
         """Wait until every entry read so far has been acknowledged."""

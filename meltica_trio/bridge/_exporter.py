@@ -262,6 +262,9 @@ class Exporter:
                 self._counts["failed_batches"] += 1
                 self.link.failed(exc, "xadd")
                 self._unregistered.update(registering)
+                # The batch's market data, and what came while it was in flight.
+                market.extend(self._market)
+                self._market.clear()
                 for stream, _, kind, provider, instrument in market:
                     self._counts["market_dropped_link_down"] += 1
                     self._lose(stream, kind, provider, instrument)
