@@ -21,12 +21,19 @@ from typing import Final
 import coredis
 import pytest
 import trio
+import trio.testing
+
+from meltica_trio import Kind, MergeRule, Pipeline, Ticker
+from meltica_trio.testing import assert_balanced, open_test_pipeline
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 EXAMPLES: Final = ROOT / "examples"
 RUN_TIMEOUT: Final = 50.0
 """Seconds an example may take; the per-test timeout is 60."""
 REDIS_URL: Final = "redis://127.0.0.1:6379/0"
+
+sys.path.insert(0, str(EXAMPLES))  # examples/ is not a package
+from order_strategy import SpreadTaker  # noqa: E402
 
 
 def run_example(name: str, *args: str) -> str:
@@ -160,3 +167,46 @@ def test_remote_worker_without_redis_says_so() -> None:
     )
     assert done.returncode == 1
     assert "no Redis answers at redis://127.0.0.1:1/0" in done.stderr
+
+
+# --8<-- [start:offline-test]
+TOP_RULE = MergeRule(
+    name="top", instrument="BTC-USDT", kind=Kind.TICKER, providers=("a", "b"), window=1.0,
+    max_count=2,
+)  # fmt: skip
+
+
+async def publish_tops(pipe: Pipeline, seq: int, quotes: dict[str, tuple[str, str]]) -> None:
+    """One ticker per venue, (bid, ask): a window closed by count, so one merged view."""
+    for provider, (bid, ask) in quotes.items():
+        ticker = Ticker(bid_price=bid, bid_size="1", ask_price=ask, ask_size="1")
+        event = pipe.new_event(
+            kind=Kind.TICKER, provider=provider, instrument="BTC-USDT", seq=seq, payload=ticker
+        )
+        await pipe.publish(event)
+
+
+async def test_spread_taker_trades_where_the_quote_is_best_once_its_switch_is_on(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    taker = SpreadTaker(every=1, max_orders=2)
+    async with open_test_pipeline(merges=[TOP_RULE]) as pipe:
+        await pipe.subscribe("taker", taker, kinds=[])
+        await pipe.control.subscribe_merged("taker", "BTC-USDT")
+        await publish_tops(pipe, 1, {"a": ("100.0", "100.6"), "b": ("99.9", "100.5")})
+        with trio.fail_after(5):
+            await taker.wait_until(lambda: len(taker.refused) == 1)
+        assert taker.refused == ["trading switch is off for consumer 'taker'"]
+
+        await pipe.control.set_trading_switch("taker", True)
+        await publish_tops(pipe, 2, {"a": ("100.2", "100.6"), "b": ("100.1", "100.5")})
+        with trio.fail_after(5):
+            await taker.wait_until(lambda: len(taker.refused) == 2)
+    assert_balanced(pipe)  # every envelope came back, exactly once
+    # The switch let the sell through to the gateway, for the best bid's venue, "a";
+    # this pipeline has no order client at all, so the gateway refused it.
+    assert taker.refused[1] == "unknown provider 'a' (known: none)"
+    assert taker.sent == 2
+
+
+# --8<-- [end:offline-test]
