@@ -209,6 +209,7 @@ Payload: TypeAlias = (
     | ControlResult
     | BookStatus
 )
+"""Any payload class; an event's ``kind`` says which one (see ``PAYLOAD_TYPE``)."""
 
 PAYLOAD_TYPE: Final[Mapping[Kind, type[Payload]]] = MappingProxyType(
     {

@@ -50,7 +50,9 @@ from ._errors import VenueError, VenueRejectedError, VenueUnavailableError
 log = logging.getLogger(__name__)
 
 BINANCE_REST_URL = "https://api.binance.com"
+"""Binance spot's REST base URL, the default of ``BinanceOrderConfig.rest_url``."""
 BINANCE_WS_URL = "wss://stream.binance.com:9443"
+"""Binance spot's WebSocket base URL (user-data streams), the default of ``ws_url``."""
 
 WsConnector: TypeAlias = Callable[
     [str], AbstractAsyncContextManager[trio_websocket.WebSocketConnection]
