@@ -14,8 +14,9 @@ from bridge_helpers import (
     worker_config,
 )
 
-from meltica_trio import Kind
+from meltica_trio import Event, Kind, Ticker
 from meltica_trio.bridge import StreamNames, open_bridge, open_worker
+from meltica_trio.consumers import ConsumerContext
 from meltica_trio.testing import assert_balanced, open_test_pipeline
 
 
@@ -83,3 +84,99 @@ async def test_streams_follow_the_documented_names_and_trimming(
                     await trio.sleep(0.05)
             assert bridge.statistics().trim.trimmed >= 3
             assert await client.hget(names.remotes, "g1") is not None
+
+
+async def test_a_restarted_bridge_attaches_the_groups_attached_before(
+    redis_url: str, redis_prefix: str
+) -> None:
+    recorder = Recorder()
+    async with (
+        open_test_pipeline() as pipe,
+        open_bridge(pipe, bridge_config(redis_url, redis_prefix)) as bridge,
+        open_worker(worker_config(redis_url, redis_prefix, kinds=["exec_report"]), recorder),
+    ):
+        await bridge.wait_attached("g1")
+    # No worker now: the new pipeline learns g1 from Redis and exports its reports at once.
+    async with (
+        open_test_pipeline() as pipe,
+        open_bridge(pipe, bridge_config(redis_url, redis_prefix)) as bridge,
+    ):
+        with trio.fail_after(SETTLE):
+            await bridge.wait_attached("g1")
+        await publish_report(pipe, 7)
+        await pipe.wait_idle()  # the exporting consumer has buffered it
+        await bridge._exporter.wait_flushed()
+        assert bridge.statistics().exporter.critical_written == 1
+    async with open_worker(worker_config(redis_url, redis_prefix), recorder):
+        (report,) = await recorder.wait_for(Kind.EXEC_REPORT, 1)
+    assert report.exec_id == "x-7"
+
+
+async def test_an_attachment_the_pipeline_refuses_is_dead_lettered(
+    redis_url: str, redis_prefix: str
+) -> None:
+    names = StreamNames(redis_prefix)
+    config = worker_config(redis_url, redis_prefix, instruments=["ETH-USDT"])
+    async with (
+        coredis.Redis.from_url(redis_url) as client,
+        open_test_pipeline(instruments=("BTC-USDT",)) as pipe,
+        open_bridge(pipe, bridge_config(redis_url, redis_prefix)) as bridge,
+        open_worker(config, Recorder()),
+    ):
+        with trio.fail_after(SETTLE):
+            while not await client.xlen(names.dlq("bridge")):  # noqa: ASYNC110 (Redis state)
+                await trio.sleep(0.01)
+        (letter,) = await client.xrange(names.dlq("bridge"))
+        control = bridge.statistics().control
+    assert dict(letter.field_values)[b"reason"] == b"attachment refused"
+    assert b"unknown instrument 'ETH-USDT'" in dict(letter.field_values)[b"error"]
+    assert (control.attachments, control.refused_attachments) == (1, 1)
+    assert bridge.statistics().remotes == ()
+
+
+async def test_an_async_consumer_starts_with_the_newest_ticker_of_known_topics(
+    redis_url: str, redis_prefix: str
+) -> None:
+    seen: list[tuple[Kind, str]] = []
+    changed = trio.Event()
+
+    async def consumer(event: Event, ctx: ConsumerContext) -> None:
+        await trio.lowlevel.checkpoint()
+        payload = event.payload
+        label = payload.last_price if isinstance(payload, Ticker) else payload.trade_id  # type: ignore[union-attr]
+        seen.append((event.kind, label or ""))
+        changed.set()
+
+    async with (
+        open_test_pipeline() as pipe,
+        open_bridge(pipe, bridge_config(redis_url, redis_prefix)) as bridge,
+    ):
+        for n in (1, 2, 3):
+            await publish_trade(pipe, n)
+            ticker = Ticker(
+                bid_price="1", bid_size="1", ask_price="2", ask_size="1", last_price=f"{n}"
+            )
+            await pipe.publish(
+                pipe.new_event(
+                    kind=Kind.TICKER, provider="sim", instrument="BTC-USDT", payload=ticker
+                )
+            )
+        await pipe.wait_idle()
+        await bridge._exporter.wait_flushed()
+        with trio.fail_after(SETTLE):
+            while bridge.statistics().exporter.market_written < 6:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+        async with open_worker(worker_config(redis_url, redis_prefix), consumer) as worker:
+            with trio.fail_after(SETTLE):
+                while not seen:
+                    await changed.wait()
+                    changed = trio.Event()
+            await publish_trade(pipe, 4)
+            with trio.fail_after(SETTLE):
+                while len(seen) < 2:
+                    await changed.wait()
+                    changed = trio.Event()
+            topics = worker.statistics().market.topics
+    # The newest ticker (a LATEST kind) is delivered at once; old trades are not replayed.
+    assert seen == [(Kind.TICKER, "3"), (Kind.TRADE, "4")]
+    assert topics == 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Final
 
-import pytest
 import trio
 from bridge_helpers import (
     SETTLE,
@@ -21,13 +20,6 @@ from meltica_trio import Kind
 from meltica_trio.bridge import open_bridge, open_worker
 from meltica_trio.providers import Backoff
 from meltica_trio.testing import assert_balanced, open_test_pipeline
-
-pytestmark = pytest.mark.filterwarnings(
-    # coredis 6.9 opens a connection's six anyio memory streams before it connects and
-    # closes them only once connected, so every refused connect leaves them to the GC
-    # (the redis_server fixture collects them before this test ends, under this filter).
-    "ignore:Unclosed <MemoryObject:ResourceWarning"
-)
 
 OUTAGE: Final = 2.0
 """Seconds Redis stays down."""
