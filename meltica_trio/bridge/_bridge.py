@@ -178,6 +178,44 @@ def _json(body: bytes) -> object:
         raise ValueError(str(exc)) from exc
 
 
+def _assemble(pipe: Pipeline, config: BridgeConfig, link: Link) -> Bridge:
+    """The bridge's parts, wired; nothing runs yet."""
+    names = StreamNames(config.prefix)
+    exporter = Exporter(
+        link,
+        names,
+        uuid.uuid4().hex[:12],
+        critical_capacity=config.critical_capacity,
+        market_capacity=config.market_capacity,
+        write_batch=config.write_batch,
+        market_maxlen=config.market_maxlen,
+    )
+    bridge = Bridge(pipe, config, names, link, exporter)
+    reader = GroupReader(
+        link,
+        names.control,
+        BRIDGE_GROUP,
+        config.name,
+        block=config.read_block,
+        claim_idle=config.claim_idle,
+    )
+    gate = ApplyGate(link.client, names, BRIDGE_GROUP, config.name, config.applied_ttl)
+    bridge._control_group = reader
+    bridge._control = ControlReader(
+        pipe,
+        link,
+        names,
+        reader,
+        gate,
+        exporter,
+        bridge.attach,
+        bridge.is_attached,
+        config.read_count,
+    )
+    bridge._trimmer = Trimmer(link, bridge._group_streams, config.trim_interval)
+    return bridge
+
+
 @asynccontextmanager
 async def open_bridge(pipe: Pipeline, config: BridgeConfig | None = None) -> AsyncIterator[Bridge]:
     """Bridge ``pipe`` to Redis for the duration of the ``async with`` block.
@@ -189,40 +227,10 @@ async def open_bridge(pipe: Pipeline, config: BridgeConfig | None = None) -> Asy
     critical entries :data:`FLUSH_TIMEOUT` seconds to reach Redis, and stops.
     """
     config = config or BridgeConfig()
-    names = StreamNames(config.prefix)
     async with open_link(config.url, config.backoff) as link:
-        exporter = Exporter(
-            link,
-            names,
-            uuid.uuid4().hex[:12],
-            critical_capacity=config.critical_capacity,
-            market_capacity=config.market_capacity,
-            write_batch=config.write_batch,
-            market_maxlen=config.market_maxlen,
-        )
-        bridge = Bridge(pipe, config, names, link, exporter)
-        reader = GroupReader(
-            link,
-            names.control,
-            BRIDGE_GROUP,
-            config.name,
-            block=config.read_block,
-            claim_idle=config.claim_idle,
-        )
-        gate = ApplyGate(link.client, names, BRIDGE_GROUP, config.name, config.applied_ttl)
-        bridge._control_group = reader
-        bridge._control = ControlReader(
-            pipe,
-            link,
-            names,
-            reader,
-            gate,
-            exporter,
-            bridge.attach,
-            bridge.is_attached,
-            config.read_count,
-        )
-        bridge._trimmer = Trimmer(link, bridge._group_streams, config.trim_interval)
+        bridge = _assemble(pipe, config, link)
+        exporter, trimmer = bridge._exporter, bridge._trimmer
+        assert trimmer is not None
         async with trio.open_nursery() as nursery:
             await nursery.start(exporter.serve)
             try:
@@ -236,7 +244,7 @@ async def open_bridge(pipe: Pipeline, config: BridgeConfig | None = None) -> Asy
                         providers=market.providers,
                     )
                 await nursery.start(bridge._serve_control)
-                await nursery.start(bridge._trimmer.serve)
+                await nursery.start(trimmer.serve)
                 yield bridge
             finally:
                 with trio.move_on_after(FLUSH_TIMEOUT, shield=True):

@@ -118,11 +118,12 @@ class Worker:
     _critical: CriticalIntake
     _market: MarketIntake
     _forwarder: Forwarder
+    _names: StreamNames
     _intake: trio.CancelScope = attrs.field(init=False, factory=trio.CancelScope)
 
-    async def _attach(self, names: StreamNames) -> None:
+    async def _attach(self) -> None:
         """Make the group's critical stream and ask the pipeline to subscribe the group."""
-        group = self.config.group
+        names, group = self._names, self.config.group
         await ensure_group(self._link, names.critical(group), group)
         fields = attachment_fields(self.config.attachment)
 
@@ -131,13 +132,11 @@ class Worker:
 
         await self._link.run(xadd, "attach")
 
-    async def _serve_intake(
-        self, names: StreamNames, *, task_status: trio.TaskStatus[None]
-    ) -> None:
+    async def _serve_intake(self, *, task_status: trio.TaskStatus[None]) -> None:
         """Attach, then read the critical and market data streams (until told to stop)."""
         task_status.started()
         with self._intake:
-            await self._attach(names)
+            await self._attach()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._critical.serve_reader)
                 nursery.start_soon(self._critical.serve_heartbeat)
@@ -164,6 +163,84 @@ class Worker:
         )
 
 
+def _answers_to(
+    lane: Lane, pool: EventPool[Event], wall_clock: Callable[[], int]
+) -> Callable[[str, ControlAck | ControlResult], None]:
+    """Puts refusals made in this process (switch off, queue full) in the lane."""
+    event_ids = itertools.count(1)
+
+    def deliver(consumer_id: str, answer: ControlAck | ControlResult) -> None:
+        event = pool.acquire_or_allocate()
+        event.event_id = next(event_ids)
+        is_ack = isinstance(answer, ControlAck)
+        event.kind = Kind.CONTROL_ACK if is_ack else Kind.CONTROL_RESULT
+        event.provider = "control"
+        event.payload = answer
+        event.ingest_ts = event.emit_ts = wall_clock()
+        lane.put(event)
+
+    return deliver
+
+
+def _pool(config: WorkerConfig, recycler: Recycler) -> EventPool[Event]:
+    """Envelopes for a full lane and twice the entries in flight; then from the heap."""
+    return EventPool(
+        Event,
+        recycler=recycler,
+        capacity=config.lane_capacity + 2 * config.in_flight,
+        on_exhausted=Exhaustion.HEAP,  # critical events must not fail for want of one
+        max_wait=POOL_MAX_WAIT,
+        name=f"worker {config.group}",
+    )
+
+
+def _assemble(
+    config: WorkerConfig,
+    fn: Handler,
+    link: Link,
+    forward: trio.MemorySendChannel[RemoteCommand],
+    queued: trio.MemoryReceiveChannel[RemoteCommand],
+    wall_clock: Callable[[], int],
+) -> Worker:
+    """The worker's parts, wired; nothing runs yet."""
+    names, group = StreamNames(config.prefix), config.group
+    recycler = Recycler(debug=config.debug)
+    pool = _pool(config, recycler)
+    dlq = DeadLetterQueue()
+    lane = Lane(
+        group,
+        config.lane_capacity,
+        recycler,
+        on_book_lost=lambda provider, instrument: market.book_lost(provider, instrument),
+        wall_clock=wall_clock,
+    )
+    market = MarketIntake(link, names, config, pool, lane, count=config.in_flight)
+    reader = GroupReader(
+        link,
+        names.critical(group),
+        group,
+        config.name,
+        block=config.read_block,
+        claim_idle=config.claim_idle,
+    )
+    gate = ApplyGate(link.client, names, group, config.name, config.applied_ttl)
+    heartbeat = config.claim_idle / 3
+    critical = CriticalIntake(
+        link, names, reader, gate, pool, lane, dlq, in_flight=config.in_flight, heartbeat=heartbeat
+    )
+    deliver = _answers_to(lane, pool, wall_clock)
+    control = RemoteControl(deliver, lambda: 0, forward=forward)
+    context = ConsumerContext(
+        group, control=control, deliver=deliver, trading_enabled=config.trading
+    )
+    tracked = track_completion(fn, critical.completed)
+    runtime = ConsumerRuntime(group, tracked, lane, recycler, dlq, wall_clock, context=context)
+    forwarder = Forwarder(link, names, queued)
+    return Worker(
+        config, runtime, dlq, recycler, link, pool, lane, critical, market, forwarder, names
+    )
+
+
 @asynccontextmanager
 async def open_worker(
     config: WorkerConfig, fn: Handler, *, wall_clock: Callable[[], int] = time.time_ns
@@ -176,99 +253,16 @@ async def open_worker(
     it holds (each acknowledged as it finishes), then cancels; entries still held
     are claimed by another worker of the group after ``claim_idle``.
     """
-    names = StreamNames(config.prefix)
-    recycler = Recycler(debug=config.debug)
-    pool = EventPool(
-        Event,
-        recycler=recycler,
-        capacity=config.lane_capacity + 2 * config.in_flight,
-        on_exhausted=Exhaustion.HEAP,  # critical events must not fail for want of one
-        max_wait=POOL_MAX_WAIT,
-        name=f"worker {config.group}",
-    )
-    dlq = DeadLetterQueue()
-    event_ids = itertools.count(1)
+    send, receive = trio.open_memory_channel[RemoteCommand](config.command_capacity)
     async with open_link(config.url, config.backoff) as link:
-        reader = GroupReader(
-            link,
-            names.critical(config.group),
-            config.group,
-            config.name,
-            block=config.read_block,
-            claim_idle=config.claim_idle,
-        )
-        gate = ApplyGate(link.client, names, config.group, config.name, config.applied_ttl)
-        market: MarketIntake | None = None
-
-        def book_lost(provider: str, instrument: str) -> None:
-            if market is not None:
-                market.book_lost(provider, instrument)
-
-        lane = Lane(
-            config.group,
-            config.lane_capacity,
-            recycler,
-            on_book_lost=book_lost,
-            wall_clock=wall_clock,
-        )
-
-        def deliver(consumer_id: str, answer: ControlAck | ControlResult) -> None:
-            """A refusal made in this process (switch off, queue full) goes to the lane."""
-            event = pool.acquire_or_allocate()
-            event.event_id = next(event_ids)
-            event.kind = (
-                Kind.CONTROL_ACK if isinstance(answer, ControlAck) else Kind.CONTROL_RESULT
-            )
-            event.provider = "control"
-            event.payload = answer
-            event.ingest_ts = event.emit_ts = wall_clock()
-            lane.put(event)
-
-        send, receive = trio.open_memory_channel[RemoteCommand](config.command_capacity)
-        control = RemoteControl(deliver, lambda: 0, forward=send)
-        context = ConsumerContext(
-            config.group, control=control, deliver=deliver, trading_enabled=config.trading
-        )
-        critical = CriticalIntake(
-            link,
-            names,
-            reader,
-            gate,
-            pool,
-            lane,
-            dlq,
-            in_flight=config.in_flight,
-            heartbeat=config.claim_idle / 3,
-        )
-        market = MarketIntake(link, names, config, pool, lane, count=config.in_flight)
-        runtime = ConsumerRuntime(
-            config.group,
-            track_completion(fn, critical.completed),
-            lane,
-            recycler,
-            dlq,
-            wall_clock,
-            context=context,
-        )
-        worker = Worker(
-            config,
-            runtime,
-            dlq,
-            recycler,
-            link,
-            pool,
-            lane,
-            critical,
-            market,
-            Forwarder(link, names, receive),
-        )
+        worker = _assemble(config, fn, link, send, receive, wall_clock)
         try:
             with send:
                 async with trio.open_nursery() as nursery:
-                    await nursery.start(runtime.serve)
-                    await nursery.start(critical.serve_acker)
+                    await nursery.start(worker.runtime.serve)
+                    await nursery.start(worker._critical.serve_acker)
                     await nursery.start(worker._forwarder.serve)
-                    await nursery.start(worker._serve_intake, names)
+                    await nursery.start(worker._serve_intake)
                     try:
                         yield worker
                     finally:
@@ -276,4 +270,4 @@ async def open_worker(
                             await worker.stop_reading()
                         nursery.cancel_scope.cancel(reason="the worker's block ended")
         finally:
-            lane.close()  # recycles whatever the consumer had not taken yet
+            worker._lane.close()  # recycles whatever the consumer had not taken yet
