@@ -260,8 +260,14 @@ def test_every_python_block_compiles_and_its_imports_resolve(page: Path) -> None
 
 @pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(DOCS)))
 def test_every_included_snippet_exists(page: Path) -> None:
-    for path, section in re.findall(r'^--8<-- "([^":]+)(?::([\w-]+))?"$', page.read_text(), re.M):
+    # The block form (--8<-- / path:section / --8<--), which ruff format leaves alone.
+    blocks = re.findall(r"^--8<--\n(.*?)^--8<--$", page.read_text(encoding="utf-8"), re.M | re.S)
+    for spec in (line for block in blocks for line in block.splitlines()):
+        path, _, section = spec.partition(":")
         source = (ROOT / path).read_text(encoding="utf-8")
         if section:
-            assert f"--8<-- [start:{section}]" in source, f"{path}:{section}"
-            assert f"--8<-- [end:{section}]" in source, f"{path}:{section}"
+            assert f"--8<-- [start:{section}]" in source, spec
+            assert f"--8<-- [end:{section}]" in source, spec
+    assert not re.search(r'^--8<-- "', page.read_text(encoding="utf-8"), re.M), (
+        "use the block form"
+    )
