@@ -62,4 +62,4 @@ soak: $(BENCH_STAMP)
 		--plot bench/results/plots/soak.png
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage site
