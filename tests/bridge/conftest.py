@@ -142,12 +142,18 @@ class RedisServer:
 
 
 @pytest.fixture
-async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
-    """A running redis-server on a free port, stopped (if it still runs) at the end."""
+def redis_server_binary() -> str:
+    """The ``redis-server`` executable (a sync fixture: a skip here keeps its reason)."""
     binary = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not os.access(binary, os.X_OK):
         _missing("no redis-server binary to start a Redis of the test's own")
-    server = RedisServer(binary, tmp_path, _free_port())
+    return binary
+
+
+@pytest.fixture
+async def redis_server(redis_server_binary: str, tmp_path: Path) -> AsyncIterator[RedisServer]:
+    """A running redis-server on a free port, stopped (if it still runs) at the end."""
+    server = RedisServer(redis_server_binary, tmp_path, _free_port())
     await server.start()
     try:
         yield server
