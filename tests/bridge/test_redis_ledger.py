@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import attrs
 import pytest
@@ -23,33 +22,6 @@ from meltica_trio.venue._server import Venue
 
 SETTLE = 10.0
 """Seconds (real time: real sockets) an order may take to reach its owner's lane."""
-
-
-@pytest.fixture
-def redis_url() -> str:
-    """The local Redis (temporary: the bridge tests' conftest will provide it)."""
-    import os
-    import socket
-
-    try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=1).close()
-    except OSError:
-        if os.environ.get("MELTICA_REQUIRE_REDIS") == "1":
-            raise
-        pytest.skip("no Redis at 127.0.0.1:6379")
-    return "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-async def prefix(redis_url: str) -> AsyncIterator[str]:
-    """A key prefix of this test's own; its keys are deleted afterwards."""
-    name = f"meltica-test-{uuid.uuid4().hex[:12]}"
-    yield name
-    async with open_redis_ledger(redis_url, prefix=name) as ledger:
-        client = ledger.link.client
-        keys = [key async for key in client.scan_iter(match=f"{name}:*")]
-        if keys:
-            await client.delete(keys)
 
 
 @attrs.define(eq=False)
@@ -105,13 +77,13 @@ def _venue_orders(venue: Venue) -> int:
 
 
 async def test_a_restarted_gateway_refuses_a_duplicate_with_the_original_outcome(
-    redis_url: str, prefix: str
+    redis_url: str, redis_prefix: str
 ) -> None:
     async with open_venue(VenueConfig(market=None)) as venue:
         owner = Owner()
         async with (
             open_binance_orders(_client_config(venue)) as client,
-            open_redis_ledger(redis_url, prefix=prefix) as ledger,
+            open_redis_ledger(redis_url, prefix=redis_prefix) as ledger,
             open_test_pipeline(order_clients=[client], order_ledger=ledger) as pipe,
         ):
             await pipe.subscribe("trader", owner, kinds=[])
@@ -123,7 +95,7 @@ async def test_a_restarted_gateway_refuses_a_duplicate_with_the_original_outcome
 
         async with (
             open_binance_orders(_client_config(venue)) as client,
-            open_redis_ledger(redis_url, prefix=prefix) as restarted,
+            open_redis_ledger(redis_url, prefix=redis_prefix) as restarted,
             open_test_pipeline(order_clients=[client], order_ledger=restarted) as pipe,
         ):
             assert restarted.statistics().entries == 1  # loaded before serving
@@ -142,14 +114,16 @@ async def test_a_restarted_gateway_refuses_a_duplicate_with_the_original_outcome
     assert _venue_orders(venue) == 2
 
 
-async def test_two_live_gateways_send_a_shared_order_once(redis_url: str, prefix: str) -> None:
+async def test_two_live_gateways_send_a_shared_order_once(
+    redis_url: str, redis_prefix: str
+) -> None:
     owners = (Owner(), Owner())
     async with (
         open_venue(VenueConfig(market=None)) as venue,
         open_binance_orders(_client_config(venue)) as client_a,
         open_binance_orders(_client_config(venue)) as client_b,
-        open_redis_ledger(redis_url, prefix=prefix) as ledger_a,
-        open_redis_ledger(redis_url, prefix=prefix) as ledger_b,
+        open_redis_ledger(redis_url, prefix=redis_prefix) as ledger_a,
+        open_redis_ledger(redis_url, prefix=redis_prefix) as ledger_b,
         open_test_pipeline(order_clients=[client_a], order_ledger=ledger_a) as pipe_a,
         open_test_pipeline(order_clients=[client_b], order_ledger=ledger_b) as pipe_b,
     ):
@@ -173,14 +147,14 @@ async def test_two_live_gateways_send_a_shared_order_once(redis_url: str, prefix
 
 
 async def test_an_unreadable_entry_holding_the_key_stops_the_order(
-    redis_url: str, prefix: str
+    redis_url: str, redis_prefix: str
 ) -> None:
     async with (
         open_venue(VenueConfig(market=None)) as venue,
         open_binance_orders(_client_config(venue)) as client,
-        open_redis_ledger(redis_url, prefix=prefix) as ledger,
+        open_redis_ledger(redis_url, prefix=redis_prefix) as ledger,
     ):
-        name = ledger_key(prefix, OrderKey("trader", "garbled"))
+        name = ledger_key(redis_prefix, OrderKey("trader", "garbled"))
         await ledger.link.client.set(name, b"{not json")
         async with open_test_pipeline(order_clients=[client], order_ledger=ledger) as pipe:
             await pipe.subscribe("trader", Owner(), kinds=[])
