@@ -306,9 +306,6 @@ def print_burst_rates(table: dict[str, Any], key: str, title: str) -> None:
         print(f"{n:>4}{events:>10,}" + "".join(f"{c:>22}" for c in cells), end="")
         print("".join(f"{r:>18}" for r in ratios))
 
-    if any(case in row for row in table.values() for case in PEER_CASES):
-        print_peer_rates(table)
-
 
 def print_peer_rates(table: dict[str, Any]) -> None:
     print()

@@ -158,8 +158,9 @@ def run_soak_command(args: argparse.Namespace, console: Console | None = None) -
         f"RSS {verdict.rss_warm_bytes / mib:.2f} MiB after warm-up "
         f"({verdict.warmup_deliveries:,} deliveries), {verdict.rss_end_bytes / mib:.2f} MiB at "
         f"end: growth {verdict.rss_growth_bytes / 1024:+.0f} KiB (goal <= "
-        f"{verdict.goal_bytes >> 10} KiB); trend {verdict.slope_bytes_per_million / 1024:+.1f} "
-        "KiB per million deliveries"
+        f"{verdict.goal_bytes >> 10} KiB); sampled after warm-up "
+        f"{verdict.sampled_growth_bytes / 1024:+.0f} KiB, trend "
+        f"{verdict.slope_bytes_per_million / 1024:+.1f} KiB per million deliveries"
     )
     console.print(
         f"full (gen2) collections after warm-up: {verdict.gen2_after_warmup}; allocated blocks "

@@ -86,6 +86,10 @@ class SoakVerdict:
         rss_growth_bytes: the difference, the figure judged.
         goal_bytes: the most growth allowed.
         passed: growth within the goal.
+        sampled_growth_bytes: live RSS, last sample against the first after warm-up (it
+            leaves out the step the warm-up measurement itself causes: it lists every
+            GC-tracked object after reading RSS, and the list's memory stays with the
+            allocator).
         slope_bytes_per_million: least-squares trend of sampled RSS after warm-up.
         gen2_after_warmup: full collections the load caused after warm-up.
         blocks_growth: CPython allocated blocks, end against warm-up.
@@ -102,6 +106,7 @@ class SoakVerdict:
     rss_growth_bytes: int
     goal_bytes: int
     passed: bool
+    sampled_growth_bytes: int
     slope_bytes_per_million: float
     gen2_after_warmup: int
     blocks_growth: int
@@ -177,6 +182,7 @@ def judge(deliveries: int, figures: Metrics, samples: list[SoakSample]) -> SoakV
         rss_growth_bytes=growth,
         goal_bytes=RSS_GROWTH_GOAL,
         passed=growth <= RSS_GROWTH_GOAL,
+        sampled_growth_bytes=after[-1].rss_bytes - after[0].rss_bytes if after else 0,
         slope_bytes_per_million=trend,
         gen2_after_warmup=max(0, gen2_end - gen2_at_warm - FORCED_WARMUP_COLLECTIONS),
         blocks_growth=int(figures["blocks_growth"]),
