@@ -26,6 +26,8 @@ from meltica_trio.providers import (
     ProviderGaveUpError,
     open_network_transport,
 )
+from meltica_trio.providers._transport import WS_CLOSE_TIMEOUT
+from meltica_trio.venue import MarketConfig, VenueConfig, open_venue
 
 FAST = ProviderConfig(reconnect=Backoff(initial=0.01, maximum=0.05, jitter=0.0))
 """Reconnect at once: these tests run on the real clock (real sockets)."""
@@ -267,3 +269,18 @@ async def test_rest_get_retries_5xx_answers_then_returns_the_json_body() -> None
                     {"ok": True},
                 )
             nursery.cancel_scope.cancel()
+
+
+async def test_a_cancelled_connection_sends_its_close_and_does_not_wait_for_the_reply() -> None:
+    # Its reader task is cancelled with it, so the venue's reply could never be read:
+    # the close is cut after WS_CANCELLED_CLOSE, not WS_CLOSE_TIMEOUT (2 s).
+    config = VenueConfig(market=MarketConfig(rate=50.0))
+    async with open_venue(config) as venue, open_network_transport() as transport:
+        url = f"{venue.ws_url}/stream?streams=btcusdt@aggTrade"
+        with trio.CancelScope() as scope:
+            async with transport.open_websocket(url) as ws:
+                await ws.get_message()
+                started = trio.current_time()
+                scope.cancel()
+                await trio.sleep_forever()
+        assert trio.current_time() - started < WS_CLOSE_TIMEOUT / 2
