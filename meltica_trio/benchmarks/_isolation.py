@@ -255,7 +255,7 @@ def print_isolation(table: dict[str, Any], args: argparse.Namespace) -> None:
         f"{args.duration:g} s; the nine's intake->start in us, median of {args.paced_repeats}"
     )
     header = (
-        f"{'case':<10}{'slow':<6}{'pipe p99 worst':>20}{'p99 med':>10}"
+        f"{'case':<11}{'slow':<6}{'pipe p99 worst':>20}{'p99 med':>10}"
         f"{'handler p50/p99/worst p99/max':>32}{'CPU':>8}"
         f"{'slow done':>11}{'slow lane':>11}{'blocked':>9}"
     )
@@ -276,7 +276,7 @@ def print_isolation(table: dict[str, Any], args: argparse.Namespace) -> None:
             )
             blocked = int(s["producer_blocked"].median) if "producer_blocked" in s else "-"
             print(
-                f"{case:<10}{label:<6}{worst:>20}{median:>10}{handler:>32}"
+                f"{case:<11}{label:<6}{worst:>20}{median:>10}{handler:>32}"
                 f"{s['cpu_share'].median:>8.1%}{int(s['slow_handled'].median):>11,}"
                 f"{lane:>11}{blocked:>9}"
             )
