@@ -40,6 +40,7 @@ from . import _protocol as wire
 from ._config import ApiCredentials
 from ._exchange import Exchange, SymbolState
 from ._faults import FaultPhase, Faults, RestFault
+from ._hub import Frame, Subscription
 from ._orders import OrderRequest, OrderSide, OrderType, TimeInForce
 
 __all__ = ["build_app"]
@@ -139,6 +140,20 @@ def _order_request(params: Params, owner: str, state: SymbolState) -> OrderReque
     )
 
 
+async def _body(request: Request) -> str:
+    """The request body as text; "" without reading when the headers announce none.
+
+    Clients of the order endpoints send every parameter in the query string, and
+    reading an empty body still waits for the server's end-of-body message.
+    """
+    headers = request.headers
+    if request.method == "GET" or (
+        headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
+    ):
+        return ""
+    return (await request.body()).decode("latin-1")
+
+
 def _order_key(params: Params) -> tuple[int | None, str | None]:
     order_id = _int(params, "orderId")
     client_id = params.get("origClientOrderId") or None
@@ -149,6 +164,16 @@ def _order_key(params: Params) -> tuple[int | None, str | None]:
             "Param 'origClientOrderId' or 'orderId' must be sent, but both were empty/null!",
         )
     return order_id, client_id
+
+
+def _queued(receive: trio.MemoryReceiveChannel[Frame], first: Frame) -> list[Frame]:
+    """``first`` and every frame queued behind it, without waiting."""
+    frames = [first]
+    while True:
+        try:
+            frames.append(receive.receive_nowait())
+        except (trio.WouldBlock, trio.EndOfChannel):
+            return frames
 
 
 @attrs.define(eq=False)
@@ -169,25 +194,30 @@ class VenueApp:
     # -- plumbing ---------------------------------------------------------------------
 
     def rest(self, handler: Handler) -> Handler:
-        """Wrap an endpoint: Binance error bodies, then the REST fault knobs."""
+        """Wrap an endpoint: Binance error bodies, the REST fault knobs, the call count."""
 
         async def endpoint(request: Request) -> Response:
-            path = request.url.path
-            fault = self.faults.roll_rest(path)
-            config = self.faults.config
-            if config.rest_delay > 0 and self.faults.applies_to(path):
-                await trio.sleep(config.rest_delay)
-            if fault is not RestFault.NONE and config.rest_phase is FaultPhase.BEFORE:
-                return await self._inflict(fault)
-            try:
-                response = await handler(request)
-            except wire.ApiError as error:
-                response = _error(error)
-            if fault is not RestFault.NONE:
-                return await self._inflict(fault)
+            path: str = request.scope["path"]  # not request.url: it builds and parses a URL
+            response = await self._answer(handler, request, path)
+            self.exchange.requests[(request.method, path, response.status_code)] += 1
             return response
 
         return endpoint
+
+    async def _answer(self, handler: Handler, request: Request, path: str) -> Response:
+        fault, phase = self.faults.roll_rest(path)
+        config = self.faults.config
+        if config.rest_delay > 0 and self.faults.applies_to(path):
+            await trio.sleep(config.rest_delay)
+        if fault is not RestFault.NONE and phase is FaultPhase.BEFORE:
+            return await self._inflict(fault)
+        try:
+            response = await handler(request)
+        except wire.ApiError as error:
+            response = _error(error)
+        if fault is not RestFault.NONE:
+            return await self._inflict(fault)
+        return response
 
     async def _inflict(self, fault: RestFault) -> Response:
         if fault is RestFault.HANG:
@@ -197,8 +227,8 @@ class VenueApp:
     async def _signed(self, request: Request) -> tuple[ApiCredentials, Params]:
         """Authenticate a SIGNED request: API key, signature, then timestamp."""
         credentials = self.exchange.credentials(request.headers.get("X-MBX-APIKEY"))
-        query = request.url.query
-        body = (await request.body()).decode("latin-1") if request.method != "GET" else ""
+        query = request.scope["query_string"].decode("latin-1")
+        body = await _body(request)
         params = dict(parse_qsl(body)) | dict(parse_qsl(query))  # the query string wins
         payload, signature = wire.total_params(query, body)
         if not signature:
@@ -323,8 +353,7 @@ class VenueApp:
         account = self.exchange.credentials(request.headers.get("X-MBX-APIKEY")).account
         if request.method == "POST":
             return _json({"listenKey": self.exchange.open_listen_key(account)})
-        body = (await request.body()).decode("latin-1")
-        params = dict(parse_qsl(body)) | dict(request.query_params)
+        params = dict(parse_qsl(await _body(request))) | dict(request.query_params)
         if request.method == "PUT":
             self.exchange.keepalive_listen_key(account, params.get("listenKey"))
         else:
@@ -366,17 +395,28 @@ class VenueApp:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_client, websocket, conn, nursery.cancel_scope)
                 nursery.start_soon(self._watch_drops, conn, nursery.cancel_scope)
-                async for frame in sub.receive:
-                    await websocket.send_text(frame.combined if combined else frame.raw)
-                    if self._drop_due(conn):
-                        break
-                else:
-                    conn.code = 1008 if sub.overflowed else 1000
+                await self._send_frames(websocket, sub, conn, combined=combined)
                 nursery.cancel_scope.cancel()
         finally:
             self.exchange.hub.unsubscribe(sub)
         if conn.code is not None:
             await websocket.close(code=conn.code)
+
+    async def _send_frames(
+        self, websocket: WebSocket, sub: Subscription, conn: _Connection, *, combined: bool
+    ) -> None:
+        """Send the subscription's frames until it ends or the connection is dropped.
+
+        Each wake-up sends every frame queued by then: a receive per frame would cost
+        the connection one more trip through the scheduler per message, and under load
+        the user data stream would fall behind the REST answers it must keep up with.
+        """
+        async for first in sub.receive:
+            for frame in _queued(sub.receive, first):
+                await websocket.send_text(frame.combined if combined else frame.raw)
+                if self._drop_due(conn):
+                    return
+        conn.code = 1008 if sub.overflowed else 1000
 
     def _drop_due(self, conn: _Connection) -> bool:
         conn.sent += 1

@@ -90,6 +90,10 @@ class Exchange:
         """Orders accepted, by (account, client order id): above 1 is a duplicate order."""
         self.reports_sent: collections.Counter[str] = collections.Counter()
         """executionReports sent on user data streams, by account."""
+        self.order_reports: collections.Counter[tuple[str, str]] = collections.Counter()
+        """executionReports sent on user data streams, by (account, client order id)."""
+        self.requests: collections.Counter[tuple[str, str, int]] = collections.Counter()
+        """REST calls answered, by (method, path, status); a hung call counts when it ends."""
 
     def now_ms(self) -> int:
         """The venue's wall clock in milliseconds."""
@@ -192,6 +196,7 @@ class Exchange:
                 if key is not None:
                     self.hub.publish(key, wire.execution_report(state.spec.symbol, now, report))
                     self.reports_sent[report.order.owner] += 1
+                    self.order_reports[(report.order.owner, report.order.client_order_id)] += 1
 
     def _publish_trades(self, state: SymbolState, now: int, fills: tuple[Fill, ...]) -> None:
         name = f"{state.stream}@aggTrade"

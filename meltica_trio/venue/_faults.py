@@ -6,6 +6,7 @@ be adjusted while the venue runs::
     venue.faults.update(rest_error_rate=0.5)      # half the REST calls fail with 5xx
     venue.faults.update(rest_delay=0.2)           # every REST call takes 200 ms longer
     venue.faults.update(rest_hang_rate=1.0)       # REST calls hang (client times out)
+    venue.faults.update(rest_phase=FaultPhase.EITHER)  # ...before or after their effect
     venue.faults.update(ws_drop_every=100)        # each socket drops after 100 messages
     venue.faults.drop_connections()               # every open socket drops now
 
@@ -35,6 +36,8 @@ class FaultPhase(enum.Enum):
     """Nothing happened at the venue (a clean failure)."""
     AFTER = "after"
     """The request took effect but its answer is lost (outcome unknown to the client)."""
+    EITHER = "either"
+    """Each fault strikes before or after, at even odds (the seeded dice decide)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -46,7 +49,8 @@ class FaultConfig:
         rest_error_rate: fraction of REST calls answered ``503`` with Binance's -1001.
         rest_hang_rate: fraction of REST calls that hang for ``rest_hang`` seconds.
         rest_hang: how long a hung call waits before it answers.
-        rest_phase: whether errors and hangs strike before or after the call's effect.
+        rest_phase: whether errors and hangs strike before or after the call's effect
+            (or, with ``EITHER``, each one at random).
         rest_paths: paths the REST faults apply to (``None``: every ``/api`` path).
         ws_drop_every: drop each WebSocket after this many messages (``None``: never).
     """
@@ -62,10 +66,19 @@ class FaultConfig:
 
 @attrs.frozen(kw_only=True)
 class FaultStatistics:
-    """Faults injected so far."""
+    """Faults injected so far.
+
+    Attributes:
+        rest_errors: REST calls answered 503.
+        rest_hangs: REST calls that hung.
+        rest_after: errors and hangs that struck after the call took effect.
+        rest_delayed: REST calls slowed by ``rest_delay``.
+        ws_drops: WebSockets dropped on purpose.
+    """
 
     rest_errors: int
     rest_hangs: int
+    rest_after: int
     rest_delayed: int
     ws_drops: int
 
@@ -114,20 +127,31 @@ class Faults:
         """The event the next :meth:`drop_connections` sets (for connection handlers)."""
         return self._drop
 
-    def roll_rest(self, path: str) -> RestFault:
-        """Pick the fault for one REST call to ``path`` (counts what it picks)."""
+    def roll_rest(self, path: str) -> tuple[RestFault, FaultPhase]:
+        """Pick the fault for one REST call to ``path`` and when it strikes (counted).
+
+        The phase is ``BEFORE`` or ``AFTER``, never ``EITHER``.
+        """
         config = self.config
         if config.rest_paths is not None and path not in config.rest_paths:
-            return RestFault.NONE
+            return RestFault.NONE, FaultPhase.BEFORE
         if config.rest_delay > 0:
             self._count("rest_delayed")
         if config.rest_error_rate > 0 and self._rng.random() < config.rest_error_rate:
             self._count("rest_errors")
-            return RestFault.ERROR
+            return RestFault.ERROR, self._phase()
         if config.rest_hang_rate > 0 and self._rng.random() < config.rest_hang_rate:
             self._count("rest_hangs")
-            return RestFault.HANG
-        return RestFault.NONE
+            return RestFault.HANG, self._phase()
+        return RestFault.NONE, FaultPhase.BEFORE
+
+    def _phase(self) -> FaultPhase:
+        phase = self.config.rest_phase
+        if phase is FaultPhase.EITHER:
+            phase = FaultPhase.AFTER if self._rng.random() < 0.5 else FaultPhase.BEFORE
+        if phase is FaultPhase.AFTER:
+            self._count("rest_after")
+        return phase
 
     def applies_to(self, path: str) -> bool:
         """True when the REST knobs cover ``path``."""
@@ -144,6 +168,7 @@ class Faults:
         return FaultStatistics(
             rest_errors=c.get("rest_errors", 0),
             rest_hangs=c.get("rest_hangs", 0),
+            rest_after=c.get("rest_after", 0),
             rest_delayed=c.get("rest_delayed", 0),
             ws_drops=c.get("ws_drops", 0),
         )

@@ -3,8 +3,9 @@
 Each connection subscribes to a set of stream names (``btcusdt@aggTrade``, a listenKey)
 and gets one bounded channel. Publishing never blocks: a connection whose channel is
 full is dropped (its channel closed), as Binance drops clients that do not keep up.
-Every message is encoded once per stream, in both shapes: the raw payload (for
-``/ws/...``) and the combined-stream wrapper ``{"stream": name, "data": payload}``.
+Every message is encoded at most once per shape, when a connection first needs it:
+the raw payload (for ``/ws/...``) or the combined-stream wrapper
+``{"stream": name, "data": payload}`` (for ``/stream?streams=...``).
 """
 
 from __future__ import annotations
@@ -19,15 +20,31 @@ import trio
 
 from ._orders import LevelChange, OrderSide
 
-__all__ = ["DepthBatch", "DepthFeed", "HubStatistics", "StreamHub", "Subscription"]
+__all__ = ["DepthBatch", "DepthFeed", "Frame", "HubStatistics", "StreamHub", "Subscription"]
 
 
-@attrs.frozen
+@attrs.define(eq=False)
 class Frame:
-    """One message of one stream, encoded both ways."""
+    """One message of one stream, encoded for raw or combined connections on first use."""
 
-    raw: str
-    combined: str
+    stream: str
+    payload: dict[str, Any]
+    _raw: str | None = None
+    _combined: str | None = None
+
+    @property
+    def raw(self) -> str:
+        """The payload alone (``/ws/...`` connections)."""
+        if self._raw is None:
+            self._raw = orjson.dumps(self.payload).decode()
+        return self._raw
+
+    @property
+    def combined(self) -> str:
+        """``{"stream": name, "data": payload}`` (``/stream?streams=...`` connections)."""
+        if self._combined is None:
+            self._combined = orjson.dumps({"stream": self.stream, "data": self.payload}).decode()
+        return self._combined
 
 
 @attrs.define(eq=False)
@@ -109,8 +126,7 @@ class StreamHub:
         self._bump("published")
         if not subs:
             return
-        raw = orjson.dumps(payload).decode()
-        frame = Frame(raw, orjson.dumps({"stream": name, "data": payload}).decode())
+        frame = Frame(name, payload)
         for sub in list(subs):
             try:
                 sub.send.send_nowait(frame)

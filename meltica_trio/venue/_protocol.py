@@ -52,6 +52,8 @@ JsonObject = dict[str, Any]
 DECIMAL_PLACES: Final = Decimal("0.00000001")
 """Binance prints prices and quantities with eight decimal places."""
 
+_ZERO: Final = f"{Decimal(0).quantize(DECIMAL_PLACES):f}"
+
 
 class ApiError(MelticaError):
     """A request the venue refuses, carried back as Binance's error JSON.
@@ -118,7 +120,9 @@ NOT_FOUND: Final = ApiError(404, -1000, "An unknown error occurred while process
 
 def fmt(value: Decimal | None) -> str:
     """A decimal as Binance prints it (``Decimal("0.1")`` -> ``"0.10000000"``)."""
-    return f"{(value or Decimal(0)).quantize(DECIMAL_PLACES):f}"
+    if not value:
+        return _ZERO  # most fields of an execution report are zero
+    return f"{value.quantize(DECIMAL_PLACES):f}"
 
 
 def sign(secret: str, payload: str) -> str:

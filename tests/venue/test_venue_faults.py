@@ -76,6 +76,29 @@ async def test_error_before_has_no_effect_and_error_after_loses_only_the_answer(
         assert (await signed(client, "POST", "/api/v3/order", ORDER)).status_code == 200
 
 
+async def test_either_phase_strikes_some_calls_before_their_effect_and_some_after(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    faults = FaultConfig(
+        rest_error_rate=1.0,
+        rest_phase=FaultPhase.EITHER,
+        rest_paths=frozenset({"/api/v3/order"}),
+    )
+    async with (
+        open_venue(quiet_config(faults=faults)) as venue,
+        httpx.AsyncClient(base_url=venue.http_url) as client,
+    ):
+        for i in range(20):
+            answer = await signed(
+                client, "POST", "/api/v3/order", {**ORDER, "newClientOrderId": f"x{i}"}
+            )
+            assert answer.status_code == 503
+        placed = len(venue.engine("BTCUSDT").open_orders())
+        assert 0 < placed < 20
+        assert venue.statistics().faults.rest_after == placed
+        assert venue.exchange.requests == {("POST", "/api/v3/order", 503): 20}
+
+
 async def test_delay_slows_every_rest_call(autojump_clock: trio.testing.MockClock) -> None:
     async with (
         open_venue(quiet_config(faults=FaultConfig(rest_delay=2.5))) as venue,
