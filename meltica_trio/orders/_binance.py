@@ -3,7 +3,7 @@
 REST (base URL configurable, so tests and the simulated venue run on localhost)::
 
     submit   POST   /api/v3/order  symbol side type [timeInForce] quantity [price]
-                                   newClientOrderId newOrderRespType=FULL   (SIGNED)
+                                   newClientOrderId newOrderRespType=ACK    (SIGNED)
     query    GET    /api/v3/order  symbol origClientOrderId                 (SIGNED)
     cancel   DELETE /api/v3/order  symbol origClientOrderId                 (SIGNED)
     stream   POST   /api/v3/userDataStream -> {"listenKey": ..}             (API key)
@@ -14,6 +14,16 @@ become :class:`~meltica_trio.orders.VenueUpdate` values (see ``_binance_wire`` f
 exec-id scheme and the status mapping). After every (re)connection a
 :class:`~meltica_trio.orders.StreamGap` tells the gateway to reconcile live orders;
 a lost connection is retried with capped exponential backoff and full jitter.
+
+A new order asks for the ``ACK`` answer: the venue took the order, nothing more.
+Its executions come from the stream, one ``executionReport`` per fill with that
+fill's price and size. A ``FULL`` answer would race the stream with the order's
+state after matching, and when it won, the gateway reported several fills as one
+(their total size at the last fill's price) and the stream's own reports of them
+were dropped as stale.
+
+REST calls go through a :class:`TransportPool`: one httpx transport, and one
+connection, per concurrent call (``_binance_http`` says why not one shared client).
 
 The client never retries an order request: a timeout or a 5xx raises
 :class:`VenueUnavailableError` and the gateway reconciles by querying.
@@ -37,6 +47,7 @@ import trio_websocket
 from meltica_trio._errors import DecodeError
 
 from . import _binance_wire as wire
+from ._binance_http import HttpRequester, TransportPool
 from ._client import OrderRef, StreamGap, StreamItem, VenueOrder, VenueUpdate
 from ._defaults import (
     LISTEN_KEY_KEEPALIVE,
@@ -110,21 +121,20 @@ async def open_binance_orders(
     connect_ws: WsConnector | None = None,
     wall_clock_ms: Callable[[], int] = _now_ms,
 ) -> AsyncIterator[BinanceOrderClient]:
-    """A Binance order client with its own HTTP connection pool, for the block's duration.
+    """A Binance order client with its own HTTP connections, for the block's duration.
 
     Args:
         config: keys, URLs and timings.
-        transport: an httpx transport to use instead of the network (tests).
+        transport: an httpx transport to use instead of the network (tests); every
+            concurrent call shares it.
         connect_ws: opens the user data WebSocket (default: trio-websocket, real socket).
         wall_clock_ms: ms since the epoch, for the signed ``timestamp``.
 
     Cancellation:
-        Leaving the block closes the connection pool (shielded, bounded by the
+        Leaving the block closes the connections (shielded, bounded by the
         request timeout).
     """
-    http = httpx.AsyncClient(
-        base_url=config.rest_url, timeout=config.request_timeout, transport=transport
-    )
+    http = TransportPool.for_url(config.rest_url, config.request_timeout, transport)
     try:
         yield BinanceOrderClient(
             config,
@@ -142,11 +152,12 @@ class BinanceOrderClient:
     """Binance's order API as a :class:`~meltica_trio.orders.VenueOrderClient`.
 
     Get one from :func:`open_binance_orders`, or build it around your own
-    ``httpx.AsyncClient`` whose ``base_url`` is the REST base URL.
+    ``httpx.AsyncClient`` (any :class:`HttpRequester`) whose ``base_url`` is the REST
+    base URL.
     """
 
     config: BinanceOrderConfig
-    http: httpx.AsyncClient
+    http: HttpRequester
     connect_ws: WsConnector = attrs.field(default=trio_websocket.open_websocket_url, kw_only=True)
     wall_clock_ms: Callable[[], int] = attrs.field(default=_now_ms, kw_only=True)
     symbol_of: Callable[[str], str] = attrs.field(default=wire.glued_symbol, kw_only=True)
@@ -165,23 +176,27 @@ class BinanceOrderClient:
     # -- orders ----------------------------------------------------------------
 
     async def submit(self, order: VenueOrder) -> VenueUpdate:
-        """``POST /api/v3/order``; see :meth:`VenueOrderClient.submit`."""
+        """``POST /api/v3/order``; see :meth:`VenueOrderClient.submit`.
+
+        Returns the acknowledgement (``ACK``, nothing filled): executions follow on
+        the stream.
+        """
         params = wire.new_order_params(order, self.symbol_of(order.instrument))
-        return self._parse(await self._signed("POST", params))
+        return self._parse(await self._signed("POST", params), wire.parse_ack)
 
     async def cancel(self, ref: OrderRef) -> VenueUpdate:
         """``DELETE /api/v3/order``; see :meth:`VenueOrderClient.cancel`."""
         params = wire.ref_params(ref.venue_client_order_id, self.symbol_of(ref.instrument))
-        return self._parse(await self._signed("DELETE", params))
+        return self._parse(await self._signed("DELETE", params), wire.parse_order)
 
     async def query(self, ref: OrderRef) -> VenueUpdate:
         """``GET /api/v3/order``; see :meth:`VenueOrderClient.query`."""
         params = wire.ref_params(ref.venue_client_order_id, self.symbol_of(ref.instrument))
-        return self._parse(await self._signed("GET", params))
+        return self._parse(await self._signed("GET", params), wire.parse_order)
 
-    def _parse(self, body: object) -> VenueUpdate:
+    def _parse(self, body: object, parse: Callable[[object], VenueUpdate]) -> VenueUpdate:
         try:
-            return wire.parse_order(body)
+            return parse(body)
         except DecodeError as exc:
             # A 2xx we cannot read: the request may well have been carried out.
             raise VenueUnavailableError(self.provider, f"unreadable order answer: {exc}") from exc
@@ -274,7 +289,15 @@ class BinanceOrderClient:
             if isinstance(event, wire.ListenKeyExpired):
                 log.info("%s: listenKey expired; reconnecting", self.provider)
                 return
-            if event is not None:
+            if event is None:
+                continue
+            # send() without its scheduler trip while there is room: under load the trip
+            # per event let the stream fall behind. Cancellation is still checked first,
+            # so at shutdown this stops here rather than on the reader's closed channel.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            try:
+                send.send_nowait(event)
+            except trio.WouldBlock:
                 await send.send(event)
 
     async def _listen_key(self) -> str:

@@ -9,6 +9,7 @@ Exec ids (unique per venue event; the same event seen twice gets the same id)::
 
     stream executionReport   "{i}:{x}:{t}" for x == TRADE (t: the trade id)
                              "{i}:{x}:{E}" otherwise (E: the event time, ms)
+    REST new order (ACK)     "{orderId}:rest:ACK"
     REST order answer        "{orderId}:rest:{status}:{executedQty}"
 
 A REST answer and the stream event for the same change have different ids; the
@@ -96,7 +97,10 @@ def glued_symbol(instrument: str) -> str:
 
 
 def new_order_params(order: VenueOrder, symbol: str) -> list[tuple[str, str]]:
-    """Parameters of ``POST /api/v3/order``: LIMIT GTC with a price, MARKET without."""
+    """Parameters of ``POST /api/v3/order``: LIMIT GTC with a price, MARKET without.
+
+    The answer asked for is ``ACK`` (see :func:`parse_ack`).
+    """
     params = [("symbol", symbol), ("side", _SIDES[order.side])]
     if order.price is None:
         params.append(("type", "MARKET"))
@@ -105,7 +109,7 @@ def new_order_params(order: VenueOrder, symbol: str) -> list[tuple[str, str]]:
     params.append(("quantity", order.quantity))
     if order.price is not None:
         params.append(("price", order.price))
-    params += [("newClientOrderId", order.venue_client_order_id), ("newOrderRespType", "FULL")]
+    params += [("newClientOrderId", order.venue_client_order_id), ("newOrderRespType", "ACK")]
     return params
 
 
@@ -132,6 +136,26 @@ def _state(status: str, filled: str) -> OrderState:
         return STATUS[status]
     except KeyError:
         raise DecodeError(f"unknown order status {status!r}", "status") from None
+
+
+def parse_ack(body: object) -> VenueUpdate:
+    """The ``ACK`` answer to a new order: the venue holds it (ACK, nothing filled yet).
+
+    What happened to the order next (fills, expiry) is for the stream to tell.
+
+    Raises:
+        DecodeError: not an acknowledgement.
+    """
+    if not isinstance(body, Mapping):
+        raise DecodeError("an order answer must be an object")
+    order_id = _field(body, "orderId", int)
+    return VenueUpdate(
+        venue_client_order_id=str(_field(body, "clientOrderId", str)),
+        exec_id=f"{order_id}:rest:ACK",
+        state=OrderState.ACK,
+        filled="0",
+        venue_order_id=str(order_id),
+    )
 
 
 def parse_order(body: object) -> VenueUpdate:

@@ -120,6 +120,10 @@ class VenueOrderClient(Protocol):
     async def submit(self, order: VenueOrder) -> VenueUpdate:
         """Place ``order``; returns the venue's view of it right after.
 
+        That view may be the acknowledgement alone (``ACK``, nothing filled) when
+        the venue reports executions on the stream only (Binance with ``ACK``
+        answers): one report per execution, with its own price and size.
+
         Raises:
             VenueUnavailableError: the outcome is unknown.
             DuplicateOrderError: the venue already has an order with this id.

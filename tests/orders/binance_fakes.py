@@ -42,7 +42,8 @@ class RestVenue:
     Attributes:
         lose_posts: the next this many order POSTs time out before reaching the venue.
         answer_lost: the next this many order POSTs are carried out, then time out.
-        fill: new orders fill at once (FULL answer with one fill) instead of resting.
+        fill: new orders fill at once instead of resting (queries find them FILLED; a
+            FULL answer carries the fill, an ACK answer only the order id).
     """
 
     lose_posts: int = 0
@@ -119,6 +120,10 @@ class RestVenue:
         if self.answer_lost:
             self.answer_lost -= 1
             raise httpx.ReadTimeout("timed out", request=request)
+        if params.get("newOrderRespType") == "ACK":
+            ack = {k: order[k] for k in ("symbol", "orderId", "clientOrderId")}
+            ack |= {"orderListId": -1, "transactTime": NOW_MS}
+            return httpx.Response(200, content=orjson.dumps(ack))
         fills = [{"price": "100.50", "qty": params["quantity"], "tradeId": 7}] if self.fill else []
         return httpx.Response(200, content=orjson.dumps(order | {"fills": fills}))
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import attrs
 import httpx
 import orjson
 import pytest
 import trio
+import trio.testing
 from binance_fakes import API_KEY, NOW_MS, SECRET, RestVenue, UserStream
 from orders_fakes import Sink
 
@@ -29,6 +32,7 @@ from meltica_trio.orders import (
     VenueUpdate,
     open_binance_orders,
 )
+from meltica_trio.orders._binance_http import TransportPool, environment_proxy
 from meltica_trio.orders._binance_wire import (
     ListenKeyExpired,
     parse_user_event,
@@ -121,16 +125,16 @@ async def test_a_limit_order_is_a_signed_post_with_every_documented_parameter() 
         ("quantity", "1.5"),
         ("price", "100.25"),
         ("newClientOrderId", "mt-abc"),
-        ("newOrderRespType", "FULL"),
+        ("newOrderRespType", "ACK"),
         ("recvWindow", "5000"),
         ("timestamp", str(NOW_MS)),
     )
     assert seen.params[-1][0] == "signature"
     assert update == VenueUpdate(
         venue_client_order_id="mt-abc",
-        exec_id="1000:rest:NEW:0.00000000",
+        exec_id="1000:rest:ACK",
         state=OrderState.ACK,
-        filled="0.00000000",
+        filled="0",
         venue_order_id="1000",
     )
 
@@ -157,11 +161,9 @@ async def test_a_market_order_has_no_price_and_no_time_in_force() -> None:
     ]
     assert dict(venue.seen[0].params)["type"] == "MARKET"
     assert dict(venue.seen[0].params)["recvWindow"] == "2500"
-    assert (update.state, update.filled, update.last_fill_price) == (
-        OrderState.FILLED,
-        "2",
-        "100.50",
-    )
+    # The order filled at once, but an ACK answer only acknowledges: fills come on the
+    # stream, one report each, with their own price and size.
+    assert (update.state, update.filled, update.last_fill_price) == (OrderState.ACK, "0", None)
 
 
 async def test_query_and_cancel_name_the_order_by_its_client_order_id() -> None:
@@ -222,6 +224,97 @@ async def test_timeouts_and_transport_errors_leave_the_outcome_unknown(
         with pytest.raises(VenueUnavailableError) as info:
             await client.submit(LIMIT)
     assert isinstance(info.value.__cause__, failure)
+
+
+async def test_an_unreadable_acknowledgement_leaves_the_outcome_unknown() -> None:
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"orderId": "x"}))
+    async with open_binance_orders(config(), transport=transport) as client:
+        with pytest.raises(VenueUnavailableError, match="unreadable order answer"):
+            await client.submit(LIMIT)
+
+
+# -- HTTP: a transport per concurrent call ------------------------------------------------
+
+
+@attrs.define(eq=False)
+class Transports:
+    """Makes MockTransports that hold every request until ``release`` is set."""
+
+    made: list[httpx.MockTransport] = attrs.field(factory=list)
+    closed: int = 0
+    seen: list[httpx.Request] = attrs.field(factory=list)
+    release: trio.Event = attrs.field(factory=trio.Event)
+
+    def make(self) -> httpx.MockTransport:
+        transports = self
+
+        class Counted(httpx.MockTransport):
+            async def aclose(self) -> None:
+                transports.closed += 1
+
+        transport = Counted(self.handle)
+        self.made.append(transport)
+        return transport
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        await self.release.wait()
+        return httpx.Response(200, json={"path": request.url.path})
+
+
+async def test_concurrent_calls_get_a_transport_each_and_later_calls_reuse_them() -> None:
+    transports = Transports()
+    pool = TransportPool("http://venue.test/", 1.5, make=transports.make)
+    async with trio.open_nursery() as nursery:
+        for _ in range(3):
+            nursery.start_soon(functools.partial(pool.request, "GET", "/a", headers={}))
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(transports.made) == 3  # none shared while its call runs
+        transports.release.set()
+    answer = await pool.request("POST", "/b?x=1", headers={"X-MBX-APIKEY": "k"})
+    assert answer.json() == {"path": "/b"}
+    assert len(transports.made) == pool.transports == 3  # the next call reused one
+    last = transports.seen[-1]
+    assert (last.method, str(last.url), last.headers["X-MBX-APIKEY"]) == (
+        "POST",
+        "http://venue.test/b?x=1",
+        "k",
+    )
+    assert last.headers["User-Agent"] == f"python-httpx/{httpx.__version__}"
+    timeouts = last.extensions["timeout"]
+    assert timeouts == {"connect": 1.5, "read": 1.5, "write": 1.5, "pool": 1.5}
+    await pool.aclose()
+    assert transports.closed == 3
+
+
+async def test_an_injected_transport_serves_every_call_and_is_closed_once() -> None:
+    transports = Transports()
+    transports.release.set()
+    injected = transports.make()
+    pool = TransportPool.for_url("http://venue.test", 2.0, injected)
+    async with trio.open_nursery() as nursery:
+        for _ in range(3):
+            nursery.start_soon(functools.partial(pool.request, "GET", "/a", headers={}))
+    assert (len(transports.made), len(transports.seen), pool.transports) == (1, 3, 1)
+    await pool.aclose()
+    assert transports.closed == 1
+
+
+def test_the_environments_proxy_is_used_unless_no_proxy_names_the_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("https_proxy", "http_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    assert environment_proxy("https://api.binance.com") is None
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.test:3128")
+    assert environment_proxy("https://api.binance.com") == "http://proxy.test:3128"
+    assert environment_proxy("http://127.0.0.1:9") is None  # no proxy for plain http
+    monkeypatch.setenv("ALL_PROXY", "http://other.test:8080")
+    assert environment_proxy("http://127.0.0.1:9") == "http://other.test:8080"
+    monkeypatch.setenv("NO_PROXY", "api.binance.com,127.0.0.1")
+    assert environment_proxy("https://api.binance.com") is None
+    assert environment_proxy("http://127.0.0.1:9") is None
 
 
 # -- the user data stream ---------------------------------------------------------------
@@ -368,12 +461,18 @@ def quiet_stream() -> UserStream:
     return UserStream()
 
 
+ACK_ONLY = [OrderState.ACK]
+ACK_FILLED = [OrderState.ACK, OrderState.FILLED]
+
+
 @pytest.mark.parametrize(
-    ("faults", "calls"),
+    ("faults", "calls", "states"),
     [
-        ({"answer_lost": 1}, ["POST", "GET"]),
-        ({"lose_posts": 1}, ["POST", "GET", "POST"]),
-        ({}, ["POST"]),
+        # The query finds the order filled; the ACK answer of a resend or a clean
+        # submit says only "placed" (its fill would come on the stream, quiet here).
+        ({"answer_lost": 1}, ["POST", "GET"], ACK_FILLED),
+        ({"lose_posts": 1}, ["POST", "GET", "POST"], ACK_ONLY),
+        ({}, ["POST"], ACK_ONLY),
     ],
     ids=["answer-lost", "request-lost", "clean"],
 )
@@ -381,6 +480,7 @@ async def test_a_timed_out_order_is_queried_by_client_id_before_any_resend(
     autojump_clock: trio.testing.MockClock,
     faults: dict[str, int],
     calls: list[str],
+    states: list[OrderState],
     quiet_stream: UserStream,
 ) -> None:
     venue = RestVenue(fill=True, **faults)
@@ -391,9 +491,13 @@ async def test_a_timed_out_order_is_queried_by_client_id_before_any_resend(
         gateway.register(bus)
         async with trio.open_nursery() as nursery:
             await nursery.start(gateway.serve)
+            # The stream connects (and its gap is reconciled) before the order exists.
+            await trio.testing.wait_all_tasks_blocked()
+            assert quiet_stream.connected == 1
             started = trio.current_time()
             assert bus.handle(order()).result.ok
-            await sink.done.wait()
+            await sink.wait_for(lambda: [r.state for _, r, _, _ in sink.reports] == states)
+            await trio.testing.wait_all_tasks_blocked()  # nothing more is on its way
             nursery.cancel_scope.cancel()
     assert venue.order_calls() == calls
     ids = {
@@ -403,8 +507,7 @@ async def test_a_timed_out_order_is_queried_by_client_id_before_any_resend(
     }
     assert len(ids) == 1  # every retry reused the one client order id
     assert len(venue.orders) == 1
-    states = [r.state for _, r, _, _ in sink.reports]
-    assert states == [OrderState.ACK, OrderState.FILLED]
+    assert [r.state for _, r, _, _ in sink.reports] == states
     assert {(d, t) for _, _, d, t in sink.reports} == {("d1", "t1")}
     if "GET" in calls:  # the query waited out recvWindow
         assert trio.current_time() - started >= client.settle_time
