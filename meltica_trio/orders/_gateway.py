@@ -161,6 +161,7 @@ class _Order:
     tracker: OrderTracker
     client: VenueOrderClient
     placed: bool = False
+    told: trio.Event = attrs.field(factory=trio.Event)  # set with placed: wakes a reconcile
 
     @property
     def log_extra(self) -> dict[str, object]:
@@ -509,8 +510,9 @@ class OrderGateway:
         for attempt in range(self.retry.max_attempts):
             if attempt:
                 self._counts["retries"] += 1
-            await trio.sleep_until(max(settled, trio.current_time() + self._backoff(attempt)))
-            if order.placed:  # the stream told first
+            with trio.move_on_at(max(settled, trio.current_time() + self._backoff(attempt))):
+                await order.told.wait()  # the stream telling first ends the wait (and the step)
+            if order.placed:
                 self._counts["reconciled"] += 1
                 return _Found.PRESENT
             try:
@@ -622,6 +624,7 @@ class OrderGateway:
     def _advance(self, order: _Order, update: VenueUpdate) -> None:
         if update.state is not OrderState.REJECTED and not order.placed:
             order.placed = True
+            order.told.set()
             self._counts["venue_orders"] += 1
         try:
             steps = order.tracker.advance(update)

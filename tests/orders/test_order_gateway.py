@@ -255,6 +255,26 @@ async def test_a_timed_out_submit_that_landed_is_adopted_after_the_settle_time(
     assert (stats.reconciled, stats.venue_orders, stats.retries) == (1, 1, 0)
 
 
+async def test_the_stream_reporting_an_uncertain_order_frees_its_worker_before_the_settle_time(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = FakeVenue(p_unknown=1.0)  # each submit lands, its answer is lost, the stream tells
+    sink = Sink(expected=2)
+    gateway, bus = make(venue, sink, workers=1)  # the second order waits for the first
+    async with trio.open_nursery() as nursery:
+        await nursery.start(gateway.serve)
+        accepted(bus.handle(submit("o-1")))
+        accepted(bus.handle(submit("o-2")))
+        await sink.done.wait()
+        nursery.cancel_scope.cancel()
+    calls = [(kind, at) for kind, _, at in venue.calls]
+    assert [kind for kind, _ in calls] == ["submit", "submit"]  # adopted, never queried
+    assert calls[1][1] - calls[0][1] < venue.settle_time
+    assert set(venue.created.values()) == {1}
+    stats = gateway.statistics()
+    assert (stats.reconciled, stats.venue_orders, stats.retries) == (2, 2, 0)
+
+
 async def test_a_lost_submit_is_resent_with_the_same_id_only_after_the_venue_says_absent(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
