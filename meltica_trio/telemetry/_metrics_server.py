@@ -22,6 +22,8 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from meltica_trio._net import check_bindable
+
 from ._prometheus import PipelineCollector, ProviderSource
 
 if TYPE_CHECKING:
@@ -115,15 +117,6 @@ async def _respond(send: ASGISendCallable, status: int, content_type: bytes, bod
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _check_bindable(host: str, port: int) -> None:
-    """Raise OSError now if the port is taken (hypercorn would leave its socket behind)."""
-    if port == 0:
-        return
-    with trio.socket.socket() as probe:
-        probe.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEADDR, 1)
-        await probe.bind((host, port))
-
-
 async def serve_metrics(
     collector: PipelineCollector,
     host: str = METRICS_HOST,
@@ -149,7 +142,7 @@ async def serve_metrics(
     Cancellation:
         The way to stop it: the listening socket and open connections close.
     """
-    await _check_bindable(host, port)
+    await check_bindable(host, port)
     server = MetricsServer(url="", collector=collector, registry=metrics_registry(collector))
     config = HypercornConfig()
     config.bind = [f"[{host}]:{port}" if ":" in host else f"{host}:{port}"]

@@ -25,6 +25,8 @@ import trio
 from hypercorn.config import Config as HypercornConfig
 from hypercorn.trio import serve
 
+from meltica_trio._net import check_bindable
+
 from ._app import build_app
 from ._config import VenueConfig
 from ._exchange import DEPTH_STREAMS, Exchange, SymbolState
@@ -106,15 +108,6 @@ async def _push_depth(exchange: Exchange, suffix: str, interval: float) -> None:
         exchange.flush_depth(suffix)
 
 
-async def _check_bindable(host: str, port: int) -> None:
-    """Raise OSError now if the port is taken (hypercorn would leak its socket on it)."""
-    if port == 0:
-        return
-    with trio.socket.socket() as probe:
-        probe.setsockopt(trio.socket.SOL_SOCKET, trio.socket.SO_REUSEADDR, 1)
-        await probe.bind((host, port))
-
-
 async def serve_venue(
     config: VenueConfig | None = None,
     *,
@@ -130,7 +123,7 @@ async def serve_venue(
         OSError: the configured port cannot be bound.
     """
     venue = Venue.from_config(config or VenueConfig())
-    await _check_bindable(venue.config.host, venue.config.port)
+    await check_bindable(venue.config.host, venue.config.port)
     app = build_app(venue.exchange, venue.faults)
     async with trio.open_nursery() as nursery:
         binds = await nursery.start(
