@@ -388,10 +388,12 @@ class VenueApp:
         if streams is None:
             await websocket.close(code=1008)  # before accept: the handshake gets a 403
             return
-        await websocket.accept()
+        # Subscribed before the handshake completes: a client that sees the connection
+        # open must get every message published from then on (fills included).
         sub = self.exchange.hub.subscribe(streams)
         conn = _Connection()
         try:
+            await websocket.accept()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch_client, websocket, conn, nursery.cancel_scope)
                 nursery.start_soon(self._watch_drops, conn, nursery.cancel_scope)

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 import trio
+import trio.testing
 from orders_fakes import FakeVenue, Sink, until
 
 from meltica_trio.bus import CancelOrder, ControlBus, ControlReply, QueryOrder, SubmitOrder
@@ -439,6 +440,35 @@ async def test_a_stream_reconnection_reconciles_live_orders(
     assert sink.states("o-1") == [ACK, PARTIAL]
     assert sink.reports[-1][1].filled == "0.5"
     assert sink.reports[-1][1].remaining == "1.0"
+
+
+class _GapDuringSubmit(FakeVenue):
+    """Fills the order and restarts the stream while the submit's answer is on its way:
+    the fill is published before the new stream follows the account (no one hears it),
+    and the resync comes while the order is not yet known to be placed."""
+
+    async def submit(self, order: VenueOrder) -> VenueUpdate:
+        answer = await super().submit(order)
+        self.trade(self.orders[order.venue_client_order_id], Decimal("0.5"), emit=False)
+        self.push(StreamGap("fake", "reconnected"))
+        await trio.testing.wait_all_tasks_blocked()  # the gateway has taken the gap
+        return answer
+
+
+async def test_a_stream_restart_during_a_submit_has_the_placed_order_queried(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    venue = _GapDuringSubmit(auto_fill=False, stream=False)  # the stream tells nothing
+    sink = Sink()
+    gateway, bus = make(venue, sink)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(gateway.serve)
+        accepted(bus.handle(submit()))
+        with trio.fail_after(60):
+            await until(lambda: len(sink.reports) >= 2)
+        nursery.cancel_scope.cancel()
+    assert sink.states("o-1") == [ACK, PARTIAL]
+    assert sink.reports[-1][1].filled == "0.5"
 
 
 async def test_contradicting_venue_updates_are_counted_not_reported(
