@@ -36,7 +36,6 @@ Execution reports
 
 from __future__ import annotations
 
-import collections
 import enum
 import hashlib
 import logging
@@ -221,9 +220,6 @@ class OrderGateway:
     rng: random.Random = attrs.field(factory=random.Random, kw_only=True, repr=False)
     _orders: dict[OrderKey, _Order] = attrs.field(init=False, factory=dict)
     _by_venue: dict[tuple[str, str], _Order] = attrs.field(init=False, factory=dict)
-    # Per provider, execution streams (re)connected so far: a submit that saw one
-    # while in flight is queried once placed (see _place).
-    _stream_starts: collections.Counter[str] = attrs.field(init=False, factory=collections.Counter)
     _sends: list[trio.MemorySendChannel[tuple[_Job, _Order]]] = attrs.field(init=False)
     _receives: list[trio.MemoryReceiveChannel[tuple[_Job, _Order]]] = attrs.field(init=False)
     _counts: dict[str, int] = attrs.field(init=False)
@@ -416,7 +412,7 @@ class OrderGateway:
                     await self._place(order)
                 elif job is _Job.CANCEL:
                     await self._cancel(order)
-                else:
+                elif not order.tracker.terminal:  # it may have ended while queued
                     await self._refresh(order)
 
     async def _read_updates(
@@ -430,12 +426,16 @@ class OrderGateway:
                     self._on_update(provider, item)
 
     async def _resync(self, provider: str, reason: str) -> None:
-        """Query every live order of ``provider`` the venue has or may have."""
-        self._stream_starts[provider] += 1
+        """Query every live order of ``provider`` the venue has or may have.
+
+        Orders still being placed are included: fills they made before the new stream
+        followed the account were told to no one. An order's jobs run in order on its
+        worker, so such an order is queried once its placement is over.
+        """
         live = [
             o
             for o in self._orders.values()
-            if o.client.provider == provider and not o.tracker.terminal and o.placed
+            if o.client.provider == provider and not o.tracker.terminal
         ]
         if live:
             log.info(
@@ -473,7 +473,6 @@ class OrderGateway:
             if attempt:
                 self._counts["retries"] += 1
             sent_at = trio.current_time()
-            streams = self._stream_starts[order.client.provider]
             try:
                 update = await order.client.submit(order.venue)
             except (VenueUnavailableError, DuplicateOrderError) as exc:
@@ -489,11 +488,6 @@ class OrderGateway:
                 return
             else:
                 self._advance(order, update)
-                if streams != self._stream_starts[order.client.provider]:
-                    # The stream restarted while this submit was in flight: its resync
-                    # skipped the order (not placed yet), and fills it made before the
-                    # new stream followed the account were told to no one. Ask.
-                    await self._refresh(order)
                 return
             if await self._reconcile(order, sent_at) is not _Found.ABSENT:
                 return
