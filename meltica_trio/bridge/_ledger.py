@@ -24,7 +24,6 @@ key is not recorded: orders fail closed.
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -55,8 +54,7 @@ _SCAN_COUNT = 500
 
 def ledger_key(prefix: str, key: OrderKey) -> str:
     """The Redis key of ``key``'s entry (fixed length, whatever the ids hold)."""
-    raw = f"{key.consumer_id}\x1f{key.client_order_id}".encode()
-    return f"{prefix}:ledger:{hashlib.blake2b(raw, digest_size=16).hexdigest()}"
+    return f"{prefix}:ledger:{key.hexdigest()}"
 
 
 def encode_entry(entry: LedgerEntry, owner: str) -> bytes:
@@ -204,39 +202,41 @@ class RedisLedger:
         """
         client = self.link.client
         pattern = f"{self.prefix}:ledger:*"
-        names: list[bytes] = []
+        found: list[LedgerEntry] = []
+        now = self.clock()
         cursor: int | None = 0
         while cursor is not None:
             scan = functools.partial(client.scan, cursor, match=pattern, count=_SCAN_COUNT)
-            cursor, batch = await self.link.run(scan, "ledger scan")
-            names.extend(batch)
+            cursor, names = await self.link.run(scan, "ledger scan")
+            for name, stored, left_ms in await self._read(names):
+                if stored is None or left_ms < 0:
+                    continue  # expired since the scan
+                age = max(0.0, self.ttl - left_ms / 1000)
+                try:
+                    entry, _ = decode_entry(stored, now - age)
+                except DecodeError as exc:
+                    log.error("ledger entry %s is unreadable (%s); skipped", name.decode(), exc)
+                    continue
+                found.append(entry)
             cursor = cursor or None
-        found: list[LedgerEntry] = []
-        now = self.clock()
-        for name in names:
-            stored, left_ms = await self._read(name)
-            if stored is None or left_ms < 0:
-                continue  # expired since the scan
-            age = max(0.0, self.ttl - left_ms / 1000)
-            try:
-                entry, _ = decode_entry(stored, now - age)
-            except DecodeError as exc:
-                log.error("ledger entry %s is unreadable (%s); skipped", name.decode(), exc)
-                continue
-            found.append(entry)
         found.sort(key=lambda entry: entry.recorded_at)
         for entry in found[-self.max_entries :]:
             self._mirror.restore(entry)
         return min(len(found), self.max_entries)
 
-    async def _read(self, name: bytes) -> tuple[bytes | None, int]:
-        async def both() -> tuple[bytes | None, int]:
-            async with self.link.client.pipeline(transaction=True) as pipe:
-                stored = pipe.get(name)
-                left = pipe.pttl(name)
-            return await stored, await left
+    async def _read(self, names: tuple[bytes, ...]) -> list[tuple[bytes, bytes | None, int]]:
+        """Each name's value and milliseconds left, in one round trip."""
 
-        return await self.link.run(both, "ledger load")
+        async def fetch() -> list[tuple[bytes, bytes | None, int]]:
+            async with self.link.client.pipeline(transaction=False) as pipe:
+                values = [pipe.get(name) for name in names]
+                left = [pipe.pttl(name) for name in names]
+            return [
+                (name, await value, await ms)
+                for name, value, ms in zip(names, values, left, strict=True)
+            ]
+
+        return await self.link.run(fetch, "ledger load")
 
 
 @asynccontextmanager

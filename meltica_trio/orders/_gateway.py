@@ -37,7 +37,6 @@ Execution reports
 from __future__ import annotations
 
 import enum
-import hashlib
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping
@@ -82,8 +81,7 @@ MAX_CLIENT_ORDER_ID: Final = 64
 
 def venue_client_order_id(key: OrderKey) -> str:
     """The id the venue stores for ``key``: ``mt-`` + 32 hex digits (Binance allows 36)."""
-    raw = f"{key.consumer_id}\x1f{key.client_order_id}".encode()
-    return "mt-" + hashlib.blake2b(raw, digest_size=16).hexdigest()
+    return "mt-" + key.hexdigest()
 
 
 @attrs.frozen(kw_only=True)

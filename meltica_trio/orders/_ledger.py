@@ -18,6 +18,7 @@ a local mirror loaded before the gateway serves, and makes each entry binding in
 
 from __future__ import annotations
 
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Protocol
@@ -37,6 +38,11 @@ class OrderKey:
 
     consumer_id: str
     client_order_id: str
+
+    def hexdigest(self) -> str:
+        """32 hex digits naming this key, whatever its ids hold (for venues and stores)."""
+        raw = f"{self.consumer_id}\x1f{self.client_order_id}".encode()
+        return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 @attrs.frozen(kw_only=True)
