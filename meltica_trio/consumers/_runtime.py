@@ -148,12 +148,11 @@ class ConsumerRuntime:
                 else:
                     start = clock()
                     delivery(start - event.ingest_ts)
-                    if event_id & LATENCY_SAMPLE_MASK:
-                        result = fn(event, ctx)
-                    else:
-                        if on_start is not None and not event_id & SPREAD_SAMPLE_MASK:
-                            on_start(event, start)
-                        result = fn(event, ctx)
+                    sampled = not event_id & LATENCY_SAMPLE_MASK
+                    if sampled and on_start is not None and not event_id & SPREAD_SAMPLE_MASK:
+                        on_start(event, start)
+                    result = fn(event, ctx)
+                    if sampled:
                         handler(clock() - start)
                 if result is not None:
                     self._returned_value()
@@ -175,13 +174,12 @@ class ConsumerRuntime:
                     continue
                 start = clock()
                 delivery(start - event.ingest_ts)
-                if event_id & LATENCY_SAMPLE_MASK:
-                    await fn(event, ctx)  # type: ignore[misc]
-                    continue
-                if on_start is not None and not event_id & SPREAD_SAMPLE_MASK:
+                sampled = not event_id & LATENCY_SAMPLE_MASK
+                if sampled and on_start is not None and not event_id & SPREAD_SAMPLE_MASK:
                     on_start(event, start)
                 await fn(event, ctx)  # type: ignore[misc]
-                handler(clock() - start)
+                if sampled:
+                    handler(clock() - start)
             except Exception as exc:
                 self._fail(event, exc)
 
